@@ -1,0 +1,169 @@
+// Compact typed views of the Kubernetes objects a workflow monitor needs: Pods, Jobs and Events.
+// They hold only the status section that matters (../docs/watching.md) — not whole JSON documents — so a
+// cache of 100,000 pods stays small. Parsing from JSON lives in kube/parse.hpp.
+#ifndef EXECUTION_SENTINEL_KUBE_OBJECTS_HPP
+#define EXECUTION_SENTINEL_KUBE_OBJECTS_HPP
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace execution_sentinel::kube {
+
+using Clock = std::chrono::system_clock;
+using Timestamp = Clock::time_point;
+
+/// A label set kept as a small sorted vector (objects carry a handful of labels).
+struct Labels {
+    std::vector<std::pair<std::string, std::string>> items;
+
+    /// The value of `key`, or nullptr.
+    const std::string* find(std::string_view key) const noexcept {
+        for (auto& kv : items)
+            if (kv.first == key) return &kv.second;
+        return nullptr;
+    }
+    bool matches(std::string_view key, std::string_view value) const noexcept {
+        auto* v = find(key);
+        return v && *v == value;
+    }
+    friend bool operator==(const Labels&, const Labels&) = default;
+};
+
+/// The controller owner (ownerReferences entry with controller=true, else the first one).
+struct OwnerRef {
+    std::string kind; ///< e.g. "Job", "ReplicaSet"
+    std::string name;
+    std::string uid;
+    friend bool operator==(const OwnerRef&, const OwnerRef&) = default;
+};
+
+struct ObjectMeta {
+    std::string name;
+    std::string namespace_; ///< "namespace" in JSON
+    std::string uid;
+    std::string resource_version;
+    Timestamp creation_timestamp{};
+    std::optional<Timestamp> deletion_timestamp;
+    Labels labels;
+    std::optional<OwnerRef> owner;
+    friend bool operator==(const ObjectMeta&, const ObjectMeta&) = default;
+};
+
+/// state / lastState of a container.
+struct ContainerState {
+    enum class Kind : std::uint8_t { none, waiting, running, terminated };
+    Kind kind = Kind::none;
+    std::string reason;  ///< waiting.reason or terminated.reason (e.g. "CrashLoopBackOff", "OOMKilled")
+    std::string message; ///< waiting.message or terminated.message (may be empty)
+    int exit_code = 0;   ///< terminated.exitCode
+    int signal = 0;      ///< terminated.signal
+    std::optional<Timestamp> started_at;  ///< running.startedAt or terminated.startedAt
+    std::optional<Timestamp> finished_at; ///< terminated.finishedAt
+    friend bool operator==(const ContainerState&, const ContainerState&) = default;
+};
+
+struct ContainerStatus {
+    std::string name;
+    bool ready = false;
+    int restart_count = 0;
+    ContainerState state;
+    ContainerState last_state;
+    friend bool operator==(const ContainerStatus&, const ContainerStatus&) = default;
+};
+
+enum class PodPhase : std::uint8_t { unknown, pending, running, succeeded, failed };
+
+/// A pod condition that carries monitoring meaning (PodScheduled=False/Unschedulable, DisruptionTarget=True …).
+struct Condition {
+    std::string type;
+    std::string status; ///< "True", "False", "Unknown"
+    std::string reason;
+    std::string message;
+    std::optional<Timestamp> last_transition_time;
+    friend bool operator==(const Condition&, const Condition&) = default;
+};
+
+struct Pod {
+    ObjectMeta meta;
+    PodPhase phase = PodPhase::unknown;
+    std::string reason;  ///< status.reason, e.g. "Evicted", "DeadlineExceeded"
+    std::string message; ///< status.message
+    std::string node_name;
+    std::optional<Timestamp> start_time;
+    std::vector<Condition> conditions; ///< only conditions that are not True/ordinary are worth keeping, but all are parsed
+    std::vector<ContainerStatus> init_containers;
+    std::vector<ContainerStatus> containers;
+
+    /// The Job that owns this pod (label `job-name` / `batch.kubernetes.io/job-name`, else a Job owner).
+    std::string job_name() const {
+        if (auto* v = meta.labels.find("batch.kubernetes.io/job-name")) return *v;
+        if (auto* v = meta.labels.find("job-name")) return *v;
+        if (meta.owner && meta.owner->kind == "Job") return meta.owner->name;
+        return {};
+    }
+    const ContainerStatus* container(std::string_view name) const noexcept {
+        for (auto& c : containers)
+            if (c.name == name) return &c;
+        return nullptr;
+    }
+    friend bool operator==(const Pod&, const Pod&) = default;
+};
+
+struct JobCondition {
+    enum class Type : std::uint8_t { other, complete, failed, failure_target, success_criteria_met, suspended };
+    Type type = Type::other;
+    bool status = false; ///< status == "True"
+    std::string reason;  ///< e.g. "BackoffLimitExceeded", "DeadlineExceeded"
+    std::string message;
+    friend bool operator==(const JobCondition&, const JobCondition&) = default;
+};
+
+struct Job {
+    ObjectMeta meta;
+    int active = 0;
+    int succeeded = 0;
+    int failed = 0;
+    int ready = 0;
+    int terminating = 0;
+    std::optional<int> backoff_limit; ///< spec.backoffLimit (Kubernetes default 6 when unset)
+    std::optional<Timestamp> start_time;
+    std::optional<Timestamp> completion_time;
+    std::vector<JobCondition> conditions;
+
+    bool has_condition(JobCondition::Type t) const noexcept {
+        for (auto& c : conditions)
+            if (c.type == t && c.status) return true;
+        return false;
+    }
+    bool complete() const noexcept { return has_condition(JobCondition::Type::complete); }
+    /// Failed, or FailureTarget (it will fail; its pods are still terminating).
+    bool failed_or_failing() const noexcept {
+        return has_condition(JobCondition::Type::failed) || has_condition(JobCondition::Type::failure_target);
+    }
+    friend bool operator==(const Job&, const Job&) = default;
+};
+
+struct Event {
+    ObjectMeta meta;
+    struct Involved {
+        std::string kind;
+        std::string name;
+        std::string uid;
+        friend bool operator==(const Involved&, const Involved&) = default;
+    } involved;
+    std::string reason;
+    std::string message;
+    std::string type; ///< "Normal" or "Warning"
+    int count = 1;
+    std::optional<Timestamp> first_timestamp;
+    std::optional<Timestamp> last_timestamp;
+    friend bool operator==(const Event&, const Event&) = default;
+};
+
+} // namespace execution_sentinel::kube
+
+#endif // EXECUTION_SENTINEL_KUBE_OBJECTS_HPP

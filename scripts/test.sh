@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds and runs every test: unit, integration, real-client fidelity, packaging consumers, then the unit
+# and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Usage: scripts/test.sh   (fresh Debian 12 machine: installs dependencies first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=${JOBS:-$(nproc)}
+scripts/install-deps.sh
+
+echo "== build (warnings in our own code are errors)"
+cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DEXECUTION_SENTINEL_WERROR=ON >/dev/null
+cmake --build build/test -j "$jobs"
+
+echo "== tests"
+(cd build/test && ctest --output-on-failure -j 1)
+
+echo "== packaging: find_package and add_subdirectory consumers"
+rm -rf build/prefix build/consumer-fp build/consumer-as
+cmake --install build/test --prefix build/prefix >/dev/null
+cmake -S tests/consumers/find_package -B build/consumer-fp -DCMAKE_PREFIX_PATH="$root/build/prefix" >/dev/null
+cmake --build build/consumer-fp -j "$jobs" >/dev/null
+build/consumer-fp/consumer
+cmake -S tests/consumers/add_subdirectory -B build/consumer-as -DEXECUTION_SENTINEL_SOURCE="$root" >/dev/null
+cmake --build build/consumer-as -j "$jobs" >/dev/null
+build/consumer-as/consumer
+
+echo "== unit and integration tests under ASan + UBSan"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DEXECUTION_SENTINEL_SANITIZE=ON \
+  -DEXECUTION_SENTINEL_BUILD_EXAMPLES=OFF -DEXECUTION_SENTINEL_BUILD_BENCHMARKS=OFF \
+  -DEXECUTION_SENTINEL_BUILD_TOOLS=OFF -DEXECUTION_SENTINEL_HEADER_CHECKS=OFF >/dev/null
+cmake --build build/asan -j "$jobs"
+(cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 1)
+echo "all tests passed"
