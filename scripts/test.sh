@@ -25,10 +25,15 @@ cmake -S tests/consumers/add_subdirectory -B build/consumer-as -DEXECUTION_SENTI
 cmake --build build/consumer-as -j "$jobs" >/dev/null
 build/consumer-as/consumer
 
-echo "== unit and integration tests under ASan + UBSan"
+echo "== unit and integration tests and the fuzz smoke runs under ASan + UBSan"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DEXECUTION_SENTINEL_SANITIZE=ON \
   -DEXECUTION_SENTINEL_BUILD_EXAMPLES=OFF -DEXECUTION_SENTINEL_BUILD_BENCHMARKS=OFF \
-  -DEXECUTION_SENTINEL_BUILD_TOOLS=OFF -DEXECUTION_SENTINEL_HEADER_CHECKS=OFF >/dev/null
+  -DEXECUTION_SENTINEL_BUILD_TOOLS=OFF -DEXECUTION_SENTINEL_HEADER_CHECKS=OFF -DEXECUTION_SENTINEL_BUILD_FUZZ=ON >/dev/null
 cmake --build build/asan -j "$jobs"
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 1)
+echo "== the report channel under ThreadSanitizer (multi-threaded io_context)"
+mkdir -p build/tsan
+tsan_flags=(-std=c++20 -g -O1 -fsanitize=thread -Wno-tsan -Iinclude -Itests/support -DBOOST_ASIO_NO_DEPRECATED)
+g++ "${tsan_flags[@]}" tests/support/main.cpp tests/unit/channel_test.cpp -o build/tsan/channel_tsan -lboost_json -pthread
+TSAN_OPTIONS="halt_on_error=1" build/tsan/channel_tsan
 echo "all tests passed"

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -94,7 +95,11 @@ struct Pod {
     std::string message; ///< status.message
     std::string node_name;
     std::optional<Timestamp> start_time;
-    std::vector<Condition> conditions; ///< only conditions that are not True/ordinary are worth keeping, but all are parsed
+    /// Conditions worth keeping as records: every condition except the five ordinary ones (PodScheduled,
+    /// PodReadyToStartContainers, Initialized, ContainersReady, Ready) while they are True — those are
+    /// only a bit in `true_conditions`. Use has_condition() to ask about any condition.
+    std::vector<Condition> conditions;
+    std::uint8_t true_conditions = 0; ///< bits of ordinary_condition_bit() for ordinary conditions that are True
     std::vector<ContainerStatus> init_containers;
     std::vector<ContainerStatus> containers;
 
@@ -104,6 +109,29 @@ struct Pod {
         if (auto* v = meta.labels.find("job-name")) return *v;
         if (meta.owner && meta.owner->kind == "Job") return meta.owner->name;
         return {};
+    }
+    /// The bit of an ordinary condition type in `true_conditions`, 0 for any other type.
+    static constexpr std::uint8_t ordinary_condition_bit(std::string_view type) noexcept {
+        if (type == "Ready") return 1;
+        if (type == "ContainersReady") return 2;
+        if (type == "Initialized") return 4;
+        if (type == "PodScheduled") return 8;
+        if (type == "PodReadyToStartContainers") return 16;
+        return 0;
+    }
+    /// True when the pod has condition `type` with status `status` ("True", "False", "Unknown").
+    bool has_condition(std::string_view type, std::string_view status = "True") const noexcept {
+        if (status == "True")
+            if (auto bit = ordinary_condition_bit(type); bit != 0 && (true_conditions & bit) != 0) return true;
+        for (auto& c : conditions)
+            if (c.type == type && c.status == status) return true;
+        return false;
+    }
+    /// The recorded condition of `type` (not for ordinary conditions that are True: see has_condition).
+    const Condition* condition(std::string_view type) const noexcept {
+        for (auto& c : conditions)
+            if (c.type == type) return &c;
+        return nullptr;
     }
     const ContainerStatus* container(std::string_view name) const noexcept {
         for (auto& c : containers)

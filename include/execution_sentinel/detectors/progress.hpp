@@ -1,0 +1,127 @@
+// PROGRESS: the completed count changed; a DAG phase (task type) started or completed.
+#ifndef EXECUTION_SENTINEL_DETECTORS_PROGRESS_HPP
+#define EXECUTION_SENTINEL_DETECTORS_PROGRESS_HPP
+
+#include <execution_sentinel/detector.hpp>
+
+#include <boost/json/array.hpp>
+
+#include <string>
+#include <vector>
+
+namespace execution_sentinel {
+
+/// Rules (docs/detectors.md):
+///  - when the number of succeeded tasks differs from the last one reported: "12 of 80 tasks have completed.";
+///  - when the first task of a type starts (running, or already finished when first seen): phase started;
+///    if an upstream type (dag_structure; without an entry there: a type with a smaller dag_order) has not
+///    completed yet, the report
+///    says so (details.out_of_order = true, details.waiting_for) — real HyperFlow runs start sifting first;
+///  - when every inventory task of a type has succeeded: phase completed.
+/// Each phase event is reported once (scope "phase/<type>").
+class ProgressDetector {
+public:
+    static constexpr std::string_view name = "progress";
+
+    void on_task_changed(const WorkflowState& s, const TaskChange& c, Timestamp, ReportSink& sink) {
+        const auto& task = s.tasks()[c.index];
+        if (c.phase_started) phase_started(s, task.task_type, sink);
+        if (s.completed() != last_completed_) {
+            last_completed_ = s.completed();
+            Finding f;
+            f.type = ReportType::PROGRESS;
+            f.message = std::to_string(s.completed()) + " of " + detail::es_plural(s.total(), "task", "tasks") +
+                        (s.completed() == 1 ? " has" : " have") + " completed.";
+            f.scope = "workflow";
+            f.fingerprint = "completed=" + std::to_string(s.completed());
+            f.details["event"] = "count";
+            f.details["running"] = s.running();
+            f.details["failed"] = s.failed();
+            f.details["pending"] = s.pending();
+            sink.emit(std::move(f));
+        }
+        if (c.phase_completed) phase_completed(s, task.task_type, sink);
+    }
+
+    /// The completed count last reported.
+    int last_completed() const noexcept { return last_completed_; }
+
+private:
+    static std::string phase_label(const std::string& type) { return type.empty() ? "unnamed" : type; }
+
+    static boost::json::object phase_details(const PhaseState& ph, std::string_view event) {
+        boost::json::object d;
+        d["event"] = event;
+        d["phase"] = ph.task_type;
+        d["dag_order"] = ph.dag_order;
+        d["phase_total"] = ph.total;
+        d["phase_running"] = ph.running;
+        d["phase_succeeded"] = ph.succeeded;
+        d["phase_failed"] = ph.failed;
+        return d;
+    }
+
+    void phase_started(const WorkflowState& s, const std::string& type, ReportSink& sink) {
+        const auto* ph = s.phase(type);
+        if (!ph) return;
+        // which earlier phases have not completed yet?
+        std::vector<std::string> waiting;
+        const auto& dag = s.context().dag_structure;
+        auto add = [&](const std::string& t) {
+            for (auto& w : waiting)
+                if (w == t) return;
+            auto* other = s.phase(t);
+            if (t != type && other && !other->completed && other->inventory_total > 0) waiting.push_back(t);
+        };
+        if (auto it = dag.find(type); it != dag.end()) {
+            for (auto& up : it->second) add(up);
+        } else if (ph->dag_order != 99) {
+            for (auto& [t, other] : s.phases())
+                if (other.dag_order < ph->dag_order && other.inventory_total > 0) add(t);
+        }
+        Finding f;
+        f.type = ReportType::PROGRESS;
+        f.task_type = type;
+        f.scope = "phase/" + type;
+        f.fingerprint = "started";
+        auto d = phase_details(*ph, "phase_started");
+        d["out_of_order"] = !waiting.empty();
+        boost::json::array w;
+        for (auto& x : waiting) w.push_back(boost::json::string(x));
+        d["waiting_for"] = std::move(w);
+        f.details = std::move(d);
+        f.message = "The " + phase_label(type) + " phase has started (" + detail::es_plural(ph->total, "task", "tasks") +
+                    ")";
+        if (!waiting.empty())
+            f.message += ", earlier than the declared order, before " + detail::es_join_names(waiting) +
+                         (waiting.size() == 1 ? " has" : " have") + " finished";
+        f.message += ".";
+        sink.emit(std::move(f));
+    }
+
+    void phase_completed(const WorkflowState& s, const std::string& type, ReportSink& sink) {
+        const auto* ph = s.phase(type);
+        if (!ph) return;
+        Finding f;
+        f.type = ReportType::PROGRESS;
+        f.task_type = type;
+        f.scope = "phase/" + type;
+        f.fingerprint = "completed";
+        f.details = phase_details(*ph, "phase_completed");
+        if (ph->started_at && ph->completed_at)
+            f.details["phase_seconds"] = std::chrono::duration<double>(*ph->completed_at - *ph->started_at).count();
+        f.message = ph->inventory_total == 1
+                        ? "The only " + phase_label(type) + " task has completed."
+                        : "All " + std::to_string(ph->inventory_total) + " " + phase_label(type) +
+                              " tasks have completed.";
+        sink.emit(std::move(f));
+    }
+
+    int last_completed_ = 0;
+};
+
+static_assert(Detector<ProgressDetector>);
+
+} // namespace execution_sentinel
+
+#endif // EXECUTION_SENTINEL_DETECTORS_PROGRESS_HPP

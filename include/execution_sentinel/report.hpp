@@ -1,0 +1,297 @@
+// Report: one structured finding of the sentinel (progress, an anomaly, completion), as delivered to
+// subscribers. Reports are plain values with a JSON form; docs/reports.md describes every type.
+#ifndef EXECUTION_SENTINEL_REPORT_HPP
+#define EXECUTION_SENTINEL_REPORT_HPP
+
+#include <execution_sentinel/kube/objects.hpp>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace execution_sentinel {
+
+using Clock = kube::Clock;
+using Timestamp = kube::Timestamp;
+
+/// What a report is about. The first six names are the ones workflow orchestrators already know.
+enum class ReportType : std::uint8_t {
+    PROGRESS,                  ///< completed count changed, or a DAG phase (task type) started or completed
+    ANOMALY_OOMKILL,           ///< a task ran out of memory (error), or siblings at risk of the same (warning)
+    ANOMALY_STRAGGLER,         ///< a task runs far longer than expected
+    MASS_FAILURE,              ///< too many tasks failed, over the workflow or within one task type
+    CONNECTIVITY_LOSS,         ///< the cluster's API stopped answering (three consecutive failed calls)
+    COMPLETION,                ///< the workflow engine wrote its exit code
+    CONNECTIVITY_RESTORED,     ///< the API answers again after a CONNECTIVITY_LOSS
+    TIMEOUT,                   ///< the watch reached its time limit without the engine's exit code
+    COMPLETION_SIGNAL_INVALID, ///< the engine's completion file holds something that is not an exit code
+    ANOMALY_STALL,             ///< a task makes no progress (not emitted by the built-ins; for user detectors)
+};
+
+inline constexpr std::array<ReportType, 10> all_report_types{
+    ReportType::PROGRESS,          ReportType::ANOMALY_OOMKILL,       ReportType::ANOMALY_STRAGGLER,
+    ReportType::MASS_FAILURE,      ReportType::CONNECTIVITY_LOSS,     ReportType::COMPLETION,
+    ReportType::CONNECTIVITY_RESTORED, ReportType::TIMEOUT,           ReportType::COMPLETION_SIGNAL_INVALID,
+    ReportType::ANOMALY_STALL,
+};
+
+/// "PROGRESS", "ANOMALY_OOMKILL", … (the enumerator's name).
+inline constexpr std::string_view to_string(ReportType t) noexcept {
+    switch (t) {
+    case ReportType::PROGRESS: return "PROGRESS";
+    case ReportType::ANOMALY_OOMKILL: return "ANOMALY_OOMKILL";
+    case ReportType::ANOMALY_STRAGGLER: return "ANOMALY_STRAGGLER";
+    case ReportType::MASS_FAILURE: return "MASS_FAILURE";
+    case ReportType::CONNECTIVITY_LOSS: return "CONNECTIVITY_LOSS";
+    case ReportType::COMPLETION: return "COMPLETION";
+    case ReportType::CONNECTIVITY_RESTORED: return "CONNECTIVITY_RESTORED";
+    case ReportType::TIMEOUT: return "TIMEOUT";
+    case ReportType::COMPLETION_SIGNAL_INVALID: return "COMPLETION_SIGNAL_INVALID";
+    case ReportType::ANOMALY_STALL: return "ANOMALY_STALL";
+    }
+    return "UNKNOWN";
+}
+
+/// The inverse of to_string; nullopt for an unknown name (exact, case-sensitive).
+inline std::optional<ReportType> report_type_from_string(std::string_view s) noexcept {
+    for (auto t : all_report_types)
+        if (to_string(t) == s) return t;
+    return std::nullopt;
+}
+
+enum class Severity : std::uint8_t { info, warning, error, critical };
+
+inline constexpr std::string_view to_string(Severity s) noexcept {
+    switch (s) {
+    case Severity::info: return "info";
+    case Severity::warning: return "warning";
+    case Severity::error: return "error";
+    case Severity::critical: return "critical";
+    }
+    return "unknown";
+}
+
+inline std::optional<Severity> severity_from_string(std::string_view s) noexcept {
+    for (auto v : {Severity::info, Severity::warning, Severity::error, Severity::critical})
+        if (to_string(v) == s) return v;
+    return std::nullopt;
+}
+
+/// One finding. `message` is one plain-English sentence for a scientist (no Kubernetes vocabulary);
+/// `details` carries the machine-readable specifics (docs/reports.md lists them per type).
+struct Report {
+    ReportType type = ReportType::PROGRESS;
+    Severity severity = Severity::info;
+    std::uint64_t sequence = 0;   ///< 1, 2, 3 … per monitor, in emission order
+    Timestamp timestamp{};        ///< the monitor's clock when the report was made
+    std::string task_name;        ///< the task concerned, or empty
+    std::string task_type;        ///< its type (or the type a type-wide report is about), or empty
+    int completed_tasks = 0;      ///< tasks succeeded so far
+    int total_tasks = 0;          ///< inventory size plus tasks found that the inventory does not list
+    std::string message;
+    boost::json::object details;
+
+    friend bool operator==(const Report&, const Report&) = default;
+};
+
+/// A report that cannot be read back from JSON; what() names the field.
+class ReportFormatError : public std::invalid_argument {
+public:
+    using std::invalid_argument::invalid_argument;
+};
+
+namespace detail {
+
+// Howard Hinnant's civil-date algorithms (public domain).
+inline constexpr std::int64_t es_days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+struct EsCivil {
+    std::int64_t y;
+    unsigned m, d;
+};
+
+inline constexpr EsCivil es_civil_from_days(std::int64_t z) noexcept {
+    z += 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = static_cast<unsigned>(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    return {y + (m <= 2), m, d};
+}
+
+} // namespace detail
+
+/// RFC 3339 UTC with milliseconds: "2026-11-23T05:36:11.123Z".
+inline std::string format_timestamp(Timestamp t) {
+    using namespace std::chrono;
+    const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
+    std::int64_t days = ms / 86'400'000;
+    std::int64_t rem = ms % 86'400'000;
+    if (rem < 0) {
+        rem += 86'400'000;
+        --days;
+    }
+    const auto c = detail::es_civil_from_days(days);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(c.y), c.m, c.d,
+                  static_cast<int>(rem / 3'600'000), static_cast<int>(rem / 60'000 % 60),
+                  static_cast<int>(rem / 1000 % 60), static_cast<int>(rem % 1000));
+    return buf;
+}
+
+/// Parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)"; nullopt when malformed.
+inline std::optional<Timestamp> parse_rfc3339(std::string_view s) noexcept {
+    auto digits = [&](std::size_t pos, std::size_t n, int& out) {
+        if (pos + n > s.size()) return false;
+        int v = 0;
+        for (std::size_t i = pos; i < pos + n; ++i) {
+            if (s[i] < '0' || s[i] > '9') return false;
+            v = v * 10 + (s[i] - '0');
+        }
+        out = v;
+        return true;
+    };
+    int y, mo, d, h, mi, se;
+    if (!digits(0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(5, 2, mo) || s[7] != '-' || !digits(8, 2, d) ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(11, 2, h) || s[13] != ':' || !digits(14, 2, mi) ||
+        s[16] != ':' || !digits(17, 2, se))
+        return std::nullopt;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
+    if (y < 1678 || y > 2261) return std::nullopt; // outside what a nanosecond time point holds
+    std::size_t pos = 19;
+    std::int64_t frac_ns = 0;
+    if (pos < s.size() && s[pos] == '.') {
+        ++pos;
+        std::int64_t scale = 100'000'000;
+        std::size_t start = pos;
+        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+            frac_ns += (s[pos] - '0') * scale;
+            scale /= 10;
+            ++pos;
+        }
+        if (pos == start) return std::nullopt;
+    }
+    std::int64_t offset_s = 0;
+    if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+        ++pos;
+    } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+        int oh, om;
+        if (!digits(pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(pos + 4, 2, om))
+            return std::nullopt;
+        offset_s = (oh * 3600 + om * 60) * (s[pos] == '-' ? -1 : 1);
+        pos += 6;
+    } else {
+        return std::nullopt;
+    }
+    if (pos != s.size()) return std::nullopt;
+    const std::int64_t secs = detail::es_days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
+                              h * 3600 + mi * 60 + se - offset_s;
+    return Timestamp{std::chrono::duration_cast<Clock::duration>(std::chrono::seconds{secs} +
+                                                                  std::chrono::nanoseconds{frac_ns})};
+}
+
+/// {"type","severity","sequence","timestamp","task_name","task_type","completed_tasks","total_tasks",
+///  "message","details"}; `kind` repeats `type` for consumers of the original tool's field name.
+inline boost::json::object to_json(const Report& r) {
+    boost::json::object o;
+    o["type"] = to_string(r.type);
+    o["kind"] = to_string(r.type);
+    o["severity"] = to_string(r.severity);
+    o["sequence"] = r.sequence;
+    o["timestamp"] = format_timestamp(r.timestamp);
+    o["task_name"] = r.task_name;
+    o["task_type"] = r.task_type;
+    o["completed_tasks"] = r.completed_tasks;
+    o["total_tasks"] = r.total_tasks;
+    o["message"] = r.message;
+    o["details"] = r.details;
+    return o;
+}
+
+/// Reads what to_json wrote ("kind" accepted instead of "type"); throws ReportFormatError naming the field.
+inline Report report_from_json(const boost::json::value& v) {
+    const auto* o = v.if_object();
+    if (!o) throw ReportFormatError("report: expected an object");
+    auto str = [&](std::string_view key, bool required) -> std::string {
+        auto* f = o->if_contains(key);
+        if (!f || f->is_null()) {
+            if (required) throw ReportFormatError(std::string(key) + ": required");
+            return {};
+        }
+        if (!f->is_string()) throw ReportFormatError(std::string(key) + ": expected a string");
+        return std::string(f->get_string());
+    };
+    auto integer = [&](std::string_view key) -> std::int64_t {
+        auto* f = o->if_contains(key);
+        if (!f || f->is_null()) return 0;
+        if (f->is_int64()) return f->get_int64();
+        if (f->is_uint64() && f->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
+            return static_cast<std::int64_t>(f->get_uint64());
+        throw ReportFormatError(std::string(key) + ": expected an integer");
+    };
+    Report r;
+    std::string type = o->contains("type") ? str("type", true) : str("kind", true);
+    auto t = report_type_from_string(type);
+    if (!t) throw ReportFormatError("type: unknown report type");
+    r.type = *t;
+    auto sev = severity_from_string(str("severity", true));
+    if (!sev) throw ReportFormatError("severity: expected one of info, warning, error, critical");
+    r.severity = *sev;
+    auto seq = integer("sequence");
+    if (seq < 0) throw ReportFormatError("sequence: must not be negative");
+    r.sequence = static_cast<std::uint64_t>(seq);
+    auto ts = str("timestamp", false);
+    if (!ts.empty()) {
+        auto parsed = parse_rfc3339(ts);
+        if (!parsed) throw ReportFormatError("timestamp: expected an RFC 3339 time");
+        r.timestamp = *parsed;
+    }
+    r.task_name = str("task_name", false);
+    r.task_type = str("task_type", false);
+    auto small = [&](std::string_view key) {
+        auto n = integer(key);
+        if (n < 0 || n > INT32_MAX) throw ReportFormatError(std::string(key) + ": out of range");
+        return static_cast<int>(n);
+    };
+    r.completed_tasks = small("completed_tasks");
+    r.total_tasks = small("total_tasks");
+    r.message = str("message", false);
+    if (auto* d = o->if_contains("details"); d && !d->is_null()) {
+        if (!d->is_object()) throw ReportFormatError("details: expected an object");
+        r.details = d->get_object();
+    }
+    return r;
+}
+
+inline void tag_invoke(const boost::json::value_from_tag&, boost::json::value& jv, const Report& r) {
+    jv = to_json(r);
+}
+
+inline Report tag_invoke(const boost::json::value_to_tag<Report>&, const boost::json::value& jv) {
+    return report_from_json(jv);
+}
+
+} // namespace execution_sentinel
+
+#endif // EXECUTION_SENTINEL_REPORT_HPP

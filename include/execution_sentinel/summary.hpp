@@ -1,0 +1,136 @@
+// WatchSummary: the outcome of one watch — what the orchestrator reads after watch() returns.
+#ifndef EXECUTION_SENTINEL_SUMMARY_HPP
+#define EXECUTION_SENTINEL_SUMMARY_HPP
+
+#include <execution_sentinel/report.hpp>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace execution_sentinel {
+
+struct WatchSummary {
+    int total_tasks = 0;     ///< inventory size (plus tasks found that the inventory does not list)
+    int completed_tasks = 0; ///< succeeded tasks (see inferred_completed)
+    int failed_tasks = 0;    ///< tasks whose last attempt failed as seen on the cluster
+    std::optional<int> exit_code; ///< the engine's exit code; nullopt when it never wrote one
+    bool timed_out = false;
+    bool mass_failure = false;
+    double duration_seconds = 0; ///< from the first observation to completion, timeout or now
+    std::vector<std::string> oom_killed; ///< names of tasks that ran out of memory
+    std::vector<std::string> stragglers; ///< names of tasks reported as stragglers
+    std::map<ReportType, int> reports;   ///< reports emitted, per type
+    /// Inventory tasks not seen to finish but counted as completed because the engine exited 0 (their Jobs
+    /// finished and were deleted before the watch saw them, their last update was missed, or they ran
+    /// agglomerated in another task's Job). Included in completed_tasks.
+    int inferred_completed = 0;
+
+    friend bool operator==(const WatchSummary&, const WatchSummary&) = default;
+};
+
+class SummaryFormatError : public std::invalid_argument {
+public:
+    using std::invalid_argument::invalid_argument;
+};
+
+inline boost::json::object to_json(const WatchSummary& s) {
+    boost::json::object o;
+    o["total_tasks"] = s.total_tasks;
+    o["completed_tasks"] = s.completed_tasks;
+    o["failed_tasks"] = s.failed_tasks;
+    if (s.exit_code) o["exit_code"] = *s.exit_code;
+    else o["exit_code"] = nullptr;
+    o["timed_out"] = s.timed_out;
+    o["mass_failure"] = s.mass_failure;
+    o["duration_seconds"] = s.duration_seconds;
+    boost::json::array oom, strag;
+    for (auto& n : s.oom_killed) oom.push_back(boost::json::string(n));
+    for (auto& n : s.stragglers) strag.push_back(boost::json::string(n));
+    o["oom_killed"] = std::move(oom);
+    o["stragglers"] = std::move(strag);
+    boost::json::object per;
+    for (auto& [t, n] : s.reports) per[to_string(t)] = n;
+    o["reports"] = std::move(per);
+    o["inferred_completed"] = s.inferred_completed;
+    return o;
+}
+
+/// Reads a summary; every field is optional (defaults as in WatchSummary). Throws SummaryFormatError.
+inline WatchSummary summary_from_json(const boost::json::value& v) {
+    const auto* o = v.if_object();
+    if (!o) throw SummaryFormatError("summary: expected an object");
+    WatchSummary s;
+    auto get = [&](std::string_view k) -> const boost::json::value* {
+        auto* f = o->if_contains(k);
+        return (f && !f->is_null()) ? f : nullptr;
+    };
+    auto integer = [&](std::string_view k, int& out) {
+        if (auto* f = get(k)) {
+            if (!f->is_int64() || f->get_int64() < INT32_MIN || f->get_int64() > INT32_MAX)
+                throw SummaryFormatError(std::string(k) + ": expected an integer");
+            out = static_cast<int>(f->get_int64());
+        }
+    };
+    auto boolean = [&](std::string_view k, bool& out) {
+        if (auto* f = get(k)) {
+            if (!f->is_bool()) throw SummaryFormatError(std::string(k) + ": expected true or false");
+            out = f->get_bool();
+        }
+    };
+    auto names = [&](std::string_view k, std::vector<std::string>& out) {
+        if (auto* f = get(k)) {
+            if (!f->is_array()) throw SummaryFormatError(std::string(k) + ": expected an array of strings");
+            for (auto& e : f->get_array()) {
+                if (!e.is_string()) throw SummaryFormatError(std::string(k) + ": expected an array of strings");
+                out.emplace_back(e.get_string());
+            }
+        }
+    };
+    integer("total_tasks", s.total_tasks);
+    integer("completed_tasks", s.completed_tasks);
+    integer("failed_tasks", s.failed_tasks);
+    if (get("exit_code")) {
+        int code = 0;
+        integer("exit_code", code);
+        s.exit_code = code;
+    }
+    boolean("timed_out", s.timed_out);
+    boolean("mass_failure", s.mass_failure);
+    if (auto* f = get("duration_seconds")) {
+        if (!f->is_number()) throw SummaryFormatError("duration_seconds: expected a number");
+        s.duration_seconds = f->to_number<double>();
+    }
+    names("oom_killed", s.oom_killed);
+    names("stragglers", s.stragglers);
+    if (auto* f = get("reports")) {
+        if (!f->is_object()) throw SummaryFormatError("reports: expected an object");
+        for (auto& [k, n] : f->get_object()) {
+            auto t = report_type_from_string(k);
+            if (!t) throw SummaryFormatError("reports." + std::string(k) + ": unknown report type");
+            if (!n.is_int64()) throw SummaryFormatError("reports." + std::string(k) + ": expected an integer");
+            s.reports[*t] = static_cast<int>(n.get_int64());
+        }
+    }
+    integer("inferred_completed", s.inferred_completed);
+    return s;
+}
+
+inline void tag_invoke(const boost::json::value_from_tag&, boost::json::value& jv, const WatchSummary& s) {
+    jv = to_json(s);
+}
+inline WatchSummary tag_invoke(const boost::json::value_to_tag<WatchSummary>&, const boost::json::value& jv) {
+    return summary_from_json(jv);
+}
+
+} // namespace execution_sentinel
+
+#endif // EXECUTION_SENTINEL_SUMMARY_HPP

@@ -1,0 +1,577 @@
+// WorkflowState: the pure state of one watched workflow — every task (from the inventory and discovered on the
+// cluster), its status, attempts, times, failure reason and OOM flag, per-type phase state and counts.
+// Fed with pod/Job add/modify/delete and Events; returns what changed. No I/O, no clock: `now` is an argument.
+//
+// Robustness rules:
+//  - a task's status is derived from everything known about its Job and pods, never counted per event, so the
+//    same object delivered again (relist, reconnect) changes nothing;
+//  - each pod's phase only moves forward (pending → running → succeeded/failed): a stale update is ignored;
+//  - succeeded is final; a Job that failed is final; a failed pod followed by a retry pod of the same Job makes
+//    the task active again (retried pods of one Job are one task);
+//  - deletions keep what was learnt: HyperFlow deletes finished Jobs ~100 s later and they stay finished;
+//    a pod deleted before it finished is a lost attempt: its outcome is unknown, so the task keeps its last
+//    known status until a replacement pod, its Job or the engine's exit code says more.
+#ifndef EXECUTION_SENTINEL_WORKFLOW_STATE_HPP
+#define EXECUTION_SENTINEL_WORKFLOW_STATE_HPP
+
+#include <execution_sentinel/context.hpp>
+#include <execution_sentinel/kube/objects.hpp>
+#include <execution_sentinel/task_matching.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace execution_sentinel {
+
+using Clock = kube::Clock;
+using Timestamp = kube::Timestamp;
+
+enum class ChangeKind : std::uint8_t { added, modified, deleted };
+
+enum class TaskStatus : std::uint8_t { pending, running, succeeded, failed };
+
+inline constexpr std::string_view to_string(TaskStatus s) noexcept {
+    switch (s) {
+    case TaskStatus::pending: return "pending";
+    case TaskStatus::running: return "running";
+    case TaskStatus::succeeded: return "succeeded";
+    case TaskStatus::failed: return "failed";
+    }
+    return "pending";
+}
+
+/// One pod (attempt) of a task.
+struct AttemptRecord {
+    std::string name;
+    std::string uid;
+    kube::PodPhase phase = kube::PodPhase::unknown;
+    bool deleted = false;
+    bool oom_killed = false;
+    std::optional<Timestamp> created;
+    std::optional<Timestamp> started;
+    std::optional<Timestamp> finished;
+    std::optional<int> exit_code;
+    std::string failure_reason;  ///< e.g. "OOMKilled", "Evicted", "Error", "Deleted" (lost before finishing)
+    std::string failure_message; ///< "<container>: <Reason> (exit code N)" or the pod's status message
+    std::string waiting_reason;  ///< the main container's current Waiting reason
+    std::string node;
+
+    bool terminal() const noexcept {
+        return phase == kube::PodPhase::succeeded || phase == kube::PodPhase::failed || deleted;
+    }
+};
+
+struct TaskRecord {
+    std::string key;       ///< stable identity: "inventory/<index>" or "job/<job name>"
+    std::string name;      ///< display name: the inventory name when unique, else "<type>-<procId>", else the Job
+    std::string task_type;
+    std::optional<std::size_t> inventory_index;
+    std::optional<int> proc_id;
+    std::string job_name;  ///< empty until observed
+    TaskStatus status = TaskStatus::pending;
+    bool observed = false; ///< a Job or pod of it was seen
+    std::optional<Timestamp> first_seen;
+    std::optional<Timestamp> started_at;  ///< start of the latest attempt that ran
+    std::optional<Timestamp> finished_at; ///< when it reached succeeded/failed
+    int attempts = 0;      ///< pods seen
+    bool oom_killed = false;
+    std::string oom_pod;
+    std::string last_failure_reason;
+    std::string last_failure_message;
+    std::optional<int> last_exit_code;
+    std::string waiting_reason;       ///< current Waiting reason of the newest attempt (e.g. ImagePullBackOff)
+    std::string last_warning_reason;  ///< latest Warning Event about it
+    std::string last_warning_message;
+    bool job_seen = false;
+    bool job_deleted = false;
+    bool job_complete = false;
+    bool job_failed = false;
+    int job_active = 0;
+    std::optional<Timestamp> job_start;
+    std::optional<Timestamp> job_completion;
+    std::optional<double> expected_duration_seconds; ///< from the inventory; nullopt or ≤ 0 = unknown
+    std::string memory_limit;
+    std::vector<AttemptRecord> pods;
+
+    bool active() const noexcept { return status == TaskStatus::pending || status == TaskStatus::running; }
+    bool finished() const noexcept { return status == TaskStatus::succeeded || status == TaskStatus::failed; }
+    /// Seconds of its running (latest attempt) or total run when finished; nullopt when it never started.
+    std::optional<double> runtime_seconds(Timestamp now) const {
+        if (!started_at) return std::nullopt;
+        auto end = finished() && finished_at ? *finished_at : now;
+        return std::max(0.0, std::chrono::duration<double>(end - *started_at).count());
+    }
+};
+
+/// What one input changed for one task.
+struct TaskChange {
+    std::size_t index = 0; ///< into WorkflowState::tasks()
+    TaskStatus before = TaskStatus::pending;
+    TaskStatus after = TaskStatus::pending;
+    bool first_observation = false;
+    bool oom_detected = false;    ///< the OOM flag became true with this input
+    bool phase_started = false;   ///< the first task of its type started (running or finished)
+    bool phase_completed = false; ///< all inventory tasks of its type have now succeeded
+    bool status_changed() const noexcept { return before != after; }
+};
+
+/// Per task type ("DAG phase").
+struct PhaseState {
+    std::string task_type;
+    int dag_order = 99;
+    int inventory_total = 0; ///< tasks of the type in the inventory
+    int total = 0;           ///< inventory + extra tasks of the type
+    int pending = 0, running = 0, succeeded = 0, failed = 0;
+    int inventory_succeeded = 0;
+    bool started = false;
+    bool completed = false;
+    std::optional<Timestamp> started_at;
+    std::optional<Timestamp> completed_at;
+    int finished() const noexcept { return succeeded + failed; }
+};
+
+class WorkflowState {
+public:
+    /// `rule` decides what is a task; empty = DefaultTaskRule(ctx).
+    explicit WorkflowState(MonitoringContext ctx, MatchRule rule = {})
+        : ctx_(std::move(ctx)), rule_(rule ? std::move(rule) : MatchRule(DefaultTaskRule(ctx_))),
+          binder_(ctx_.task_inventory), engine_pod_name_(ctx_.engine_pod_name) {
+        std::map<std::string, int> name_uses;
+        for (auto& t : ctx_.task_inventory) ++name_uses[t.name];
+        tasks_.reserve(ctx_.task_inventory.size());
+        for (std::size_t i = 0; i < ctx_.task_inventory.size(); ++i) {
+            const auto& spec = ctx_.task_inventory[i];
+            TaskRecord r;
+            r.key = "inventory/" + std::to_string(i);
+            r.name = name_uses[spec.name] == 1 ? spec.name : spec.name + "#" + std::to_string(i + 1);
+            r.task_type = spec.task_type;
+            r.inventory_index = i;
+            r.expected_duration_seconds = spec.expected_duration_seconds;
+            r.memory_limit = spec.memory_limit;
+            auto& ph = phase_for(spec.task_type);
+            if (ph.dag_order == 99 || spec.dag_order < ph.dag_order) ph.dag_order = spec.dag_order;
+            ++ph.inventory_total;
+            ++ph.total;
+            ++ph.pending;
+            unique_names_[spec.name] = name_uses[spec.name] == 1;
+            first_of_type_.emplace(spec.task_type, i);
+            tasks_.push_back(std::move(r));
+        }
+        counts_.pending = static_cast<int>(tasks_.size());
+    }
+
+    WorkflowState(const WorkflowState&) = delete; // the rule may refer to ctx_
+    WorkflowState& operator=(const WorkflowState&) = delete;
+
+    // ------------------------------------------------------------------ inputs
+
+    std::vector<TaskChange> apply_pod(const kube::Pod& pod, ChangeKind kind, Timestamp now) {
+        std::string job_storage;
+        auto cand = candidate_of(pod, job_storage);
+        auto d = rule_(cand);
+        if (d.role != ObjectRole::task) {
+            note_non_task(d.role, pod.meta.name);
+            if (d.role == ObjectRole::engine) {
+                if (kind == ChangeKind::deleted) {
+                    if (engine_pod_name_ == pod.meta.name) engine_pod_running_ = false;
+                } else if (pod.phase == kube::PodPhase::running && !pod.meta.deletion_timestamp) {
+                    engine_pod_name_ = pod.meta.name;
+                    engine_pod_running_ = true;
+                }
+            }
+            return {};
+        }
+        bool is_new = false;
+        auto idx = task_for(d, now, is_new);
+        auto& t = tasks_[idx];
+        auto before = snapshot(t);
+        if (t.job_name.empty()) t.job_name = d.group;
+        auto* a = find_attempt(t, pod.meta.uid, pod.meta.name);
+        if (!a) {
+            t.pods.push_back(AttemptRecord{});
+            a = &t.pods.back();
+            a->name = pod.meta.name;
+            a->uid = pod.meta.uid;
+            a->created = pod.meta.creation_timestamp;
+            ++t.attempts;
+            pod_index_[pod.meta.name] = idx;
+        }
+        update_attempt(*a, pod, kind, now);
+        return finish_change(idx, before, is_new, now);
+    }
+
+    std::vector<TaskChange> apply_job(const kube::Job& job, ChangeKind kind, Timestamp now) {
+        auto d = rule_(candidate_of(job));
+        if (d.role != ObjectRole::task) {
+            note_non_task(d.role, job.meta.name);
+            return {};
+        }
+        bool is_new = false;
+        auto idx = task_for(d, now, is_new);
+        auto& t = tasks_[idx];
+        auto before = snapshot(t);
+        if (t.job_name.empty()) t.job_name = d.group;
+        t.job_seen = true;
+        if (kind == ChangeKind::deleted) {
+            t.job_deleted = true;
+        } else {
+            t.job_deleted = false;
+            t.job_complete = t.job_complete || job.complete();
+            if (job.failed_or_failing() && !t.job_complete) {
+                t.job_failed = true;
+                for (auto& c : job.conditions)
+                    if ((c.type == kube::JobCondition::Type::failed || c.type == kube::JobCondition::Type::failure_target) &&
+                        c.status && t.last_failure_reason.empty()) {
+                        t.last_failure_reason = c.reason;
+                        t.last_failure_message = c.message;
+                    }
+            }
+            t.job_active = job.active;
+            if (job.start_time) t.job_start = job.start_time;
+            if (job.completion_time) t.job_completion = job.completion_time;
+        }
+        return finish_change(idx, before, is_new, now);
+    }
+
+    /// Records Warning Events about a known task's pod or Job (reason and message). Never changes a status.
+    void apply_event(const kube::Event& ev, Timestamp) {
+        if (ev.type != "Warning") return;
+        std::optional<std::size_t> idx;
+        if (ev.involved.kind == "Pod") {
+            if (auto it = pod_index_.find(ev.involved.name); it != pod_index_.end()) idx = it->second;
+        } else if (ev.involved.kind == "Job") {
+            if (auto it = group_index_.find(ev.involved.name); it != group_index_.end()) idx = it->second;
+        }
+        if (!idx) return;
+        tasks_[*idx].last_warning_reason = ev.reason.substr(0, 256);
+        tasks_[*idx].last_warning_message = ev.message.substr(0, 1024);
+    }
+
+    // ------------------------------------------------------------------ queries
+
+    const MonitoringContext& context() const noexcept { return ctx_; }
+    const std::vector<TaskRecord>& tasks() const noexcept { return tasks_; }
+    const std::map<std::string, PhaseState>& phases() const noexcept { return phases_; }
+    const PhaseState* phase(std::string_view type) const {
+        auto it = phases_.find(std::string(type));
+        return it == phases_.end() ? nullptr : &it->second;
+    }
+    /// The task a Job or pod name belongs to, or nullptr.
+    const TaskRecord* find_task(std::string_view job_or_pod_name) const {
+        if (auto it = group_index_.find(std::string(job_or_pod_name)); it != group_index_.end()) return &tasks_[it->second];
+        if (auto it = pod_index_.find(std::string(job_or_pod_name)); it != pod_index_.end()) return &tasks_[it->second];
+        return nullptr;
+    }
+
+    int total() const noexcept { return static_cast<int>(tasks_.size()); }
+    int inventory_total() const noexcept { return static_cast<int>(ctx_.task_inventory.size()); }
+    int completed() const noexcept { return counts_.succeeded; }
+    int failed() const noexcept { return counts_.failed; }
+    int running() const noexcept { return counts_.running; }
+    int pending() const noexcept { return counts_.pending; }
+    /// Tasks observed on the cluster.
+    int observed() const noexcept { return observed_; }
+
+    /// The engine pod's current name: the last running engine pod seen, else the context's name.
+    const std::string& engine_pod_name() const noexcept { return engine_pod_name_; }
+    bool engine_pod_running() const noexcept { return engine_pod_running_; }
+    /// Objects that were not tasks, per role (engine, helper, unrelated), by distinct name.
+    int ignored(ObjectRole role) const {
+        int n = 0;
+        for (auto& [name, r] : ignored_)
+            if (r == role) ++n;
+        return n;
+    }
+
+private:
+    struct Snapshot {
+        TaskStatus status;
+        bool oom;
+    };
+    struct Counts {
+        int pending = 0, running = 0, succeeded = 0, failed = 0;
+        void add(TaskStatus s, int d) {
+            switch (s) {
+            case TaskStatus::pending: pending += d; break;
+            case TaskStatus::running: running += d; break;
+            case TaskStatus::succeeded: succeeded += d; break;
+            case TaskStatus::failed: failed += d; break;
+            }
+        }
+    };
+
+    static Snapshot snapshot(const TaskRecord& t) { return {t.status, t.oom_killed}; }
+
+    PhaseState& phase_for(const std::string& type) {
+        auto& ph = phases_[type];
+        ph.task_type = type;
+        return ph;
+    }
+
+    void note_non_task(ObjectRole role, const std::string& name) {
+        if (ignored_.size() < 10'000) ignored_[name] = role;
+    }
+
+    std::size_t task_for(const MatchDecision& d, Timestamp now, bool& is_new) {
+        if (auto it = group_index_.find(d.group); it != group_index_.end()) return it->second;
+        auto b = binder_.bind(d);
+        std::size_t idx;
+        if (b.inventory_index) {
+            idx = *b.inventory_index;
+            auto& t = tasks_[idx];
+            if (t.task_type.empty() && !d.task_type.empty()) {
+                // an inventory entry without a type takes the type its Job name reveals
+                move_between_types(t, t.task_type, d.task_type, /*inventory*/ true);
+                t.task_type = d.task_type;
+            }
+            if (d.proc_id) t.proc_id = d.proc_id;
+            if (!unique_names_[ctx_.task_inventory[idx].name] && t.proc_id)
+                t.name = t.task_type + "-" + std::to_string(*t.proc_id);
+        } else {
+            TaskRecord r;
+            r.key = "job/" + d.group;
+            r.task_type = d.task_type;
+            r.proc_id = d.proc_id;
+            r.name = d.proc_id ? d.task_type + "-" + std::to_string(*d.proc_id) : d.group;
+            // inherit the expectations of inventory tasks of the same type
+            if (auto it = first_of_type_.find(d.task_type); it != first_of_type_.end()) {
+                const auto& spec = ctx_.task_inventory[it->second];
+                r.expected_duration_seconds = spec.expected_duration_seconds;
+                r.memory_limit = spec.memory_limit;
+            }
+            auto& ph = phase_for(d.task_type);
+            ++ph.total;
+            ++ph.pending;
+            counts_.add(TaskStatus::pending, 1);
+            idx = tasks_.size();
+            tasks_.push_back(std::move(r));
+        }
+        group_index_[d.group] = idx;
+        auto& t = tasks_[idx];
+        if (!t.observed) {
+            t.observed = true;
+            t.first_seen = now;
+            ++observed_;
+            is_new = true;
+        }
+        return idx;
+    }
+
+    void move_between_types(const TaskRecord& t, const std::string& from, const std::string& to, bool inventory) {
+        auto& a = phase_for(from);
+        auto& b = phase_for(to);
+        if (inventory) {
+            --a.inventory_total;
+            ++b.inventory_total;
+        }
+        --a.total;
+        ++b.total;
+        adjust_phase(a, t.status, -1, inventory);
+        adjust_phase(b, t.status, +1, inventory);
+    }
+
+    static void adjust_phase(PhaseState& ph, TaskStatus s, int d, bool inventory) {
+        switch (s) {
+        case TaskStatus::pending: ph.pending += d; break;
+        case TaskStatus::running: ph.running += d; break;
+        case TaskStatus::succeeded:
+            ph.succeeded += d;
+            if (inventory) ph.inventory_succeeded += d;
+            break;
+        case TaskStatus::failed: ph.failed += d; break;
+        }
+    }
+
+    static AttemptRecord* find_attempt(TaskRecord& t, const std::string& uid, const std::string& name) {
+        for (auto& a : t.pods)
+            if ((!uid.empty() && a.uid == uid) || (uid.empty() && a.name == name)) return &a;
+        return nullptr;
+    }
+
+    static int phase_rank(kube::PodPhase p) noexcept {
+        switch (p) {
+        case kube::PodPhase::unknown: return 0;
+        case kube::PodPhase::pending: return 1;
+        case kube::PodPhase::running: return 2;
+        case kube::PodPhase::succeeded:
+        case kube::PodPhase::failed: return 3;
+        }
+        return 0;
+    }
+
+    static void update_attempt(AttemptRecord& a, const kube::Pod& pod, ChangeKind kind, Timestamp now) {
+        if (!pod.node_name.empty()) a.node = pod.node_name;
+        // OOM: any container (init or main), current or last state
+        auto scan_oom = [&](const std::vector<kube::ContainerStatus>& list) {
+            for (auto& c : list)
+                for (auto* st : {&c.state, &c.last_state})
+                    if (st->kind == kube::ContainerState::Kind::terminated && st->reason == "OOMKilled") {
+                        a.oom_killed = true;
+                        a.exit_code = st->exit_code;
+                        a.failure_reason = "OOMKilled";
+                        a.failure_message = c.name + ": OOMKilled (exit code " + std::to_string(st->exit_code) + ")";
+                    }
+        };
+        scan_oom(pod.init_containers);
+        scan_oom(pod.containers);
+        // start / finish times from the main containers
+        for (auto& c : pod.containers) {
+            if (c.state.started_at && (!a.started || *c.state.started_at > *a.started || a.phase != kube::PodPhase::running))
+                a.started = c.state.started_at;
+            if (c.state.finished_at) a.finished = c.state.finished_at;
+        }
+        if (!a.started && pod.start_time && phase_rank(pod.phase) >= 2) a.started = pod.start_time;
+        if (phase_rank(pod.phase) >= phase_rank(a.phase) && !(a.terminal() && !a.deleted)) a.phase = pod.phase;
+        if (phase_rank(pod.phase) >= 2 && !a.started) a.started = now;
+        if (phase_rank(a.phase) == 3 && !a.finished) a.finished = now;
+        // waiting reason of the main container
+        a.waiting_reason.clear();
+        for (auto& c : pod.containers)
+            if (c.state.kind == kube::ContainerState::Kind::waiting && !c.state.reason.empty() &&
+                c.state.reason != "ContainerCreating" && c.state.reason != "PodInitializing") {
+                a.waiting_reason = c.state.reason;
+                break;
+            }
+        if (a.phase == kube::PodPhase::failed && !a.oom_killed && a.failure_reason.empty()) {
+            if (!pod.reason.empty()) {
+                a.failure_reason = pod.reason;
+                a.failure_message = pod.message;
+            } else {
+                for (auto* list : {&pod.init_containers, &pod.containers})
+                    for (auto& c : *list)
+                        if (a.failure_reason.empty() && c.state.kind == kube::ContainerState::Kind::terminated &&
+                            c.state.exit_code != 0) {
+                            a.failure_reason = c.state.reason.empty() ? "Error" : c.state.reason;
+                            a.exit_code = c.state.exit_code;
+                            a.failure_message = c.name + ": " + a.failure_reason + " (exit code " +
+                                                std::to_string(c.state.exit_code) + ")";
+                        }
+                if (a.failure_reason.empty()) a.failure_reason = "Failed";
+            }
+        }
+        if (kind == ChangeKind::deleted && !a.deleted) {
+            if (phase_rank(a.phase) < 3) {
+                a.failure_reason = a.failure_reason.empty() ? "Deleted" : a.failure_reason;
+                if (a.failure_message.empty()) a.failure_message = "the pod was deleted before it finished";
+                if (!a.finished) a.finished = now;
+            }
+            a.deleted = true;
+        }
+    }
+
+    std::vector<TaskChange> finish_change(std::size_t idx, Snapshot before, bool is_new, Timestamp now) {
+        auto& t = tasks_[idx];
+        recompute(t, now);
+        TaskChange ch;
+        ch.index = idx;
+        ch.before = before.status;
+        ch.after = t.status;
+        ch.first_observation = is_new;
+        ch.oom_detected = t.oom_killed && !before.oom;
+        auto& ph = phase_for(t.task_type);
+        if (ch.before != ch.after) {
+            counts_.add(ch.before, -1);
+            counts_.add(ch.after, +1);
+            bool inv = t.inventory_index.has_value();
+            adjust_phase(ph, ch.before, -1, inv);
+            adjust_phase(ph, ch.after, +1, inv);
+        }
+        if (!ph.started && t.status != TaskStatus::pending) {
+            ph.started = true;
+            ph.started_at = t.started_at ? t.started_at : std::optional<Timestamp>(now);
+            ch.phase_started = true;
+        }
+        if (!ph.completed && ph.inventory_total > 0 && ph.inventory_succeeded >= ph.inventory_total) {
+            ph.completed = true;
+            ph.completed_at = now;
+            ch.phase_completed = true;
+        }
+        if (!is_new && !ch.status_changed() && !ch.oom_detected && !ch.phase_started && !ch.phase_completed) return {};
+        return {ch};
+    }
+
+    void recompute(TaskRecord& t, Timestamp now) {
+        // derived details
+        const AttemptRecord* newest = nullptr;
+        bool any_succeeded = false, any_active = false, any_running = false, any_known = false, all_failed = true;
+        std::optional<Timestamp> latest_start, success_finish, failure_finish;
+        for (auto& a : t.pods) {
+            if (!newest || (a.created && newest->created && *a.created > *newest->created) || (!newest->created && a.created))
+                newest = &a;
+            if (a.oom_killed && !t.oom_killed) {
+                t.oom_killed = true;
+                t.oom_pod = a.name;
+            }
+            if (a.started && (!latest_start || *a.started > *latest_start)) latest_start = a.started;
+            // a pod deleted before it finished is "lost": its outcome is unknown (evicted from a lost node, or
+            // finished and garbage-collected while the watch was away); it neither fails nor keeps the task active
+            bool lost = a.deleted && phase_rank(a.phase) < 3;
+            if (lost) {
+                t.last_failure_reason = a.failure_reason;
+                t.last_failure_message = a.failure_message;
+                continue;
+            }
+            any_known = true;
+            if (a.phase == kube::PodPhase::succeeded) {
+                any_succeeded = true;
+                success_finish = a.finished;
+                all_failed = false;
+            } else if (a.phase == kube::PodPhase::failed) {
+                if (!a.failure_reason.empty()) {
+                    t.last_failure_reason = a.failure_reason;
+                    t.last_failure_message = a.failure_message;
+                    if (a.exit_code) t.last_exit_code = a.exit_code;
+                }
+                if (!failure_finish || (a.finished && *a.finished > *failure_finish)) failure_finish = a.finished;
+            } else {
+                all_failed = false;
+                any_active = true;
+                if (a.phase == kube::PodPhase::running) any_running = true;
+            }
+        }
+        t.waiting_reason = newest ? newest->waiting_reason : std::string();
+        if (latest_start) t.started_at = latest_start;
+
+        TaskStatus s;
+        if (t.status == TaskStatus::succeeded || any_succeeded || t.job_complete) s = TaskStatus::succeeded;
+        else if (t.job_failed) s = TaskStatus::failed;
+        else if (any_running) s = TaskStatus::running;
+        else if (any_active) s = TaskStatus::pending;
+        else if (any_known && all_failed) s = TaskStatus::failed; // the Job may still retry: a new pod revives it
+        else if (t.job_seen && !t.job_deleted && t.job_active > 0) s = TaskStatus::running;
+        else s = t.status; // nothing new decides: keep what was known
+
+        if (s == TaskStatus::running && !t.started_at) t.started_at = t.job_start ? t.job_start : std::optional<Timestamp>(now);
+        if ((s == TaskStatus::succeeded || s == TaskStatus::failed) && t.status != s) {
+            if (s == TaskStatus::succeeded) t.finished_at = success_finish ? success_finish : t.job_completion ? t.job_completion : now;
+            else t.finished_at = failure_finish ? failure_finish : now;
+            if (!t.started_at) t.started_at = t.job_start; // finished between two observations
+        }
+        if (s == TaskStatus::running || s == TaskStatus::pending) t.finished_at.reset();
+        t.status = s;
+    }
+
+    MonitoringContext ctx_;
+    MatchRule rule_;
+    TaskBinder binder_;
+    std::vector<TaskRecord> tasks_;
+    std::map<std::string, PhaseState> phases_;
+    std::map<std::string, std::size_t> group_index_; // Job (group) name → task
+    std::map<std::string, std::size_t> pod_index_;   // pod name → task
+    std::map<std::string, bool> unique_names_;
+    std::map<std::string, std::size_t> first_of_type_; // task type → its first inventory entry
+    std::map<std::string, ObjectRole> ignored_;
+    Counts counts_;
+    int observed_ = 0;
+    std::string engine_pod_name_;
+    bool engine_pod_running_ = false;
+};
+
+} // namespace execution_sentinel
+
+#endif // EXECUTION_SENTINEL_WORKFLOW_STATE_HPP

@@ -1,0 +1,29 @@
+// Shared by the fuzz targets: each defines `fuzz_one(std::string_view)` through EXECUTION_SENTINEL_FUZZ_TARGET.
+// With clang and -fsanitize=fuzzer the target is a libFuzzer entry point; otherwise driver.cpp replays a corpus
+// and a bounded, seeded series of mutations of it (the smoke run that CI does under ASan + UBSan).
+#ifndef EXECUTION_SENTINEL_TESTS_FUZZ_FUZZ_TARGET_HPP
+#define EXECUTION_SENTINEL_TESTS_FUZZ_FUZZ_TARGET_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string_view>
+
+namespace execution_sentinel::fuzz {
+void fuzz_one(std::string_view data);
+
+/// An exception of a type the target does not document is a bug: report it and abort, so the fuzzer keeps it.
+[[noreturn]] inline void unexpected(const char* what) {
+    std::fprintf(stderr, "undocumented exception escaped: %s\n", what);
+    std::abort();
+}
+} // namespace execution_sentinel::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    execution_sentinel::fuzz::fuzz_one(std::string_view(reinterpret_cast<const char*>(data), size));
+    return 0;
+}
+
+#endif

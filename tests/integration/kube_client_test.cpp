@@ -1,0 +1,484 @@
+// The HTTPS transport, exec and logs over real TLS against FakeCluster, with its faults.
+#include <execution_sentinel/kube/client.hpp>
+#include <execution_sentinel/kube/config.hpp>
+#include <execution_sentinel/kube/exec.hpp>
+#include <execution_sentinel/kube/logs.hpp>
+#include <execution_sentinel/testing/certificates.hpp>
+#include <execution_sentinel/testing/fake_cluster.hpp>
+
+#include "catch.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace asio = boost::asio;
+namespace kube = execution_sentinel::kube;
+namespace es_testing = execution_sentinel::testing;
+using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+es_testing::FakeCluster& cluster() {
+    static es_testing::FakeCluster fc;
+    return fc;
+}
+
+kube::ClusterConfig config(const std::string& context = "fake-token") {
+    kube::KubeconfigOptions o;
+    o.context = context;
+    return kube::load_kubeconfig_from_string(cluster().kubeconfig(), "fake", o);
+}
+
+/// Small, fast retry delays for tests; records every attempt.
+struct Recorder {
+    std::mutex mutex;
+    std::vector<kube::RequestOutcome> outcomes;
+    std::vector<std::string> warnings;
+    std::size_t size() {
+        std::lock_guard lock(mutex);
+        return outcomes.size();
+    }
+};
+
+kube::ClientOptions fast_options(Recorder& rec) {
+    kube::ClientOptions o;
+    o.backoff.initial = 20ms;
+    o.backoff.cap = 200ms;
+    o.connect_timeout = 2s;
+    o.handshake_timeout = 2s;
+    o.request_timeout = 5s;
+    o.on_request = [&rec](const kube::RequestOutcome& r) {
+        std::lock_guard lock(rec.mutex);
+        rec.outcomes.push_back(r);
+    };
+    o.log = [&rec](std::string_view line) {
+        std::lock_guard lock(rec.mutex);
+        rec.warnings.emplace_back(line);
+    };
+    return o;
+}
+
+/// Runs one coroutine to completion (at most `limit`), rethrowing what it throws.
+template <class T> T run(asio::io_context& ioc, asio::awaitable<T> op, std::chrono::seconds limit = 20s) {
+    auto f = asio::co_spawn(ioc, std::move(op), asio::use_future);
+    ioc.restart();
+    ioc.run_for(limit);
+    REQUIRE(f.wait_for(0s) == std::future_status::ready);
+    return f.get();
+}
+
+template <class F> kube::Error expect_error(F&& f) {
+    try {
+        f();
+    } catch (const kube::Error& e) {
+        return e;
+    }
+    FAIL("no kube::Error was thrown");
+    throw std::logic_error("unreachable");
+}
+
+boost::json::object pod_json(const std::string& name, const std::string& phase = "Running") {
+    return boost::json::parse(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
+                              R"("},"spec":{"restartPolicy":"Always","containers":[{"name":"main","image":"busybox"}]},"status":{"phase":")" +
+                              phase + R"(","containerStatuses":[{"name":"main","ready":true,"restartCount":0,"state":{"running":{}}}]}})")
+        .as_object();
+}
+
+void ensure_pod(const std::string& ns, const std::string& name) {
+    if (!cluster().get("pods", ns, name)) cluster().create("pods", ns, pod_json(name));
+}
+
+} // namespace
+
+TEST_CASE("token and client-certificate authentication, connection reuse, IP SAN verification", "[client][integration]") {
+    for (std::string context : {"fake-token", "fake-cert"}) {
+        INFO(context);
+        asio::io_context ioc;
+        Recorder rec;
+        auto cfg = config(context);
+        REQUIRE(cfg.host == "127.0.0.1"); // verified against the certificate's IP SAN
+        kube::Client client(ioc.get_executor(), cfg, fast_options(rec));
+        ensure_pod("auth", "p1");
+        auto list = run(ioc, client.get_json("/api/v1/namespaces/auth/pods"));
+        REQUIRE(list.is_object());
+        CHECK(list.at("kind").as_string() == "PodList");
+        CHECK(list.at("items").as_array().size() == 1);
+        CHECK(client.idle_connections() == 1);
+        auto pod = run(ioc, client.get_json_once("/api/v1/namespaces/auth/pods/p1"));
+        CHECK(pod.at("metadata").at("name").as_string() == "p1");
+        CHECK(client.idle_connections() == 1); // the same connection went back to the pool
+        REQUIRE(rec.size() == 2);
+        CHECK(rec.outcomes[0].http_status == 200);
+        CHECK(rec.outcomes[0].resource == "GET /api/v1/namespaces/auth/pods");
+        CHECK_FALSE(rec.outcomes[0].ec);
+        CHECK(rec.warnings.empty());
+    }
+}
+
+TEST_CASE("create, update and delete through request_json", "[client][integration]") {
+    asio::io_context ioc;
+    Recorder rec;
+    kube::Client client(ioc.get_executor(), config(), fast_options(rec));
+    namespace http = boost::beast::http;
+    auto created = run(ioc, client.request_json(http::verb::post, "/api/v1/namespaces/crud/configmaps",
+                                                boost::json::parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm"},"data":{"a":"1"}})")));
+    CHECK(created.at("metadata").at("name").as_string() == "cm");
+    kube::RequestOptions patch;
+    patch.content_type = "application/merge-patch+json";
+    auto patched = run(ioc, client.request_json(http::verb::patch, "/api/v1/namespaces/crud/configmaps/cm",
+                                                boost::json::parse(R"({"data":{"b":"2"}})"), patch));
+    CHECK(patched.at("data").at("b").as_string() == "2");
+    auto conflict = expect_error([&] {
+        run(ioc, client.request_json(http::verb::post, "/api/v1/namespaces/crud/configmaps",
+                                     boost::json::parse(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm"}})")));
+    });
+    CHECK(conflict.code() == kube::error::conflict);
+    run(ioc, client.request_json(http::verb::delete_, "/api/v1/namespaces/crud/configmaps/cm"));
+    CHECK_FALSE(cluster().get("configmaps", "crud", "cm"));
+}
+
+TEST_CASE("TLS verification: a wrong CA and a wrong server name are fatal; tls_server_name is honoured", "[client][integration][tls]") {
+    asio::io_context ioc;
+    SECTION("wrong CA") {
+        Recorder rec;
+        auto cfg = config();
+        cfg.ca_pem = es_testing::generate_certificates().ca_certificate_pem;
+        kube::Client client(ioc.get_executor(), cfg, fast_options(rec));
+        auto e = expect_error([&] { run(ioc, client.get_json("/api/v1/namespaces/default/pods")); });
+        CHECK(e.code() == kube::error::tls_verification_failed);
+        CHECK(kube::is_fatal(e.code()));
+        CHECK(e.diagnostics().client_message.find("certificate-authority") != std::string::npos);
+        CHECK(rec.size() == 1); // not retried
+    }
+    SECTION("tls_server_name = localhost (a DNS SAN) while connecting to 127.0.0.1") {
+        Recorder rec;
+        auto cfg = config();
+        cfg.tls_server_name = "localhost";
+        kube::Client client(ioc.get_executor(), cfg, fast_options(rec));
+        auto v = run(ioc, client.get_json("/api"));
+        CHECK(v.is_object());
+    }
+    SECTION("tls_server_name not in the certificate") {
+        Recorder rec;
+        auto cfg = config();
+        cfg.tls_server_name = "apiserver.example.com";
+        kube::Client client(ioc.get_executor(), cfg, fast_options(rec));
+        auto e = expect_error([&] { run(ioc, client.get_json("/api")); });
+        CHECK(e.code() == kube::error::tls_verification_failed);
+        CHECK(e.diagnostics().client_message.find("apiserver.example.com") != std::string::npos);
+    }
+    SECTION("insecure_skip_tls_verify accepts any certificate and warns once") {
+        Recorder rec;
+        auto cfg = config();
+        cfg.ca_pem = es_testing::generate_certificates().ca_certificate_pem;
+        cfg.insecure_skip_tls_verify = true;
+        kube::Client client(ioc.get_executor(), cfg, fast_options(rec));
+        run(ioc, client.get_json("/api"));
+        run(ioc, client.get_json("/api"));
+        REQUIRE(rec.warnings.size() == 1);
+        CHECK(rec.warnings[0].find("DISABLED") != std::string::npos);
+        CHECK(rec.warnings[0].find(cluster().bearer_token()) == std::string::npos);
+    }
+}
+
+TEST_CASE("401: the credentials are refreshed once, then the error is fatal", "[client][integration][auth]") {
+    asio::io_context ioc;
+    auto dir = std::filesystem::temp_directory_path() / ("es-client-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    auto token_file = dir / "token";
+    std::ofstream(token_file) << "wrong-token\n";
+    auto cfg = config();
+    cfg.credentials = kube::CredentialProvider::from_token_file(token_file.string());
+    Recorder rec;
+    kube::Client client(ioc.get_executor(), cfg, fast_options(rec));
+
+    SECTION("rotated token is picked up after one 401") {
+        std::ofstream(token_file) << cluster().bearer_token() << "\n"; // rotated on disk, not yet re-read
+        auto before = cluster().stats().unauthorized;
+        auto v = run(ioc, client.get_json("/api"));
+        CHECK(v.is_object());
+        CHECK(cluster().stats().unauthorized == before + 1);
+        REQUIRE(rec.size() == 2);
+        CHECK(rec.outcomes[0].http_status == 401);
+        CHECK(rec.outcomes[0].ec == kube::error::unauthorized);
+        CHECK(rec.outcomes[1].http_status == 200);
+    }
+    SECTION("a token that stays wrong") {
+        auto e = expect_error([&] { run(ioc, client.get_json("/api")); });
+        CHECK(e.code() == kube::error::unauthorized);
+        CHECK(kube::is_fatal(e.code()));
+        CHECK(e.diagnostics().http_status == 401);
+        CHECK(std::string(e.what()).find("wrong-token") == std::string::npos);
+        CHECK(rec.size() == 2); // the first attempt and the one after refreshing
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("429 and 5xx are retried through the backoff policy, honouring Retry-After", "[client][integration][retry]") {
+    asio::io_context ioc;
+    Recorder rec;
+    kube::Client client(ioc.get_executor(), config(), fast_options(rec));
+    auto& fc = cluster();
+
+    SECTION("two 500s then success") {
+        fc.fail_next_requests(2, 500);
+        auto v = run(ioc, client.get_json("/api"));
+        CHECK(v.is_object());
+        REQUIRE(rec.size() == 3);
+        CHECK(rec.outcomes[0].http_status == 500);
+        CHECK(rec.outcomes[0].ec == kube::error::server_error);
+        CHECK(rec.outcomes[1].attempt == 2);
+        CHECK(rec.outcomes[2].http_status == 200);
+    }
+    SECTION("429 with Retry-After: 1 waits at least a second") {
+        fc.fail_next_requests(1, 429, 1);
+        auto start = std::chrono::steady_clock::now();
+        run(ioc, client.get_json("/api"));
+        CHECK(std::chrono::steady_clock::now() - start >= 950ms);
+        REQUIRE(rec.size() == 2);
+        CHECK(rec.outcomes[0].ec == kube::error::too_many_requests);
+    }
+    SECTION("max_retries, then the error with the server's Status") {
+        auto opts = fast_options(rec);
+        opts.max_retries = 2;
+        kube::Client limited(ioc.get_executor(), config(), opts);
+        fc.fail_next_requests(10, 503);
+        auto e = expect_error([&] { run(ioc, limited.get_json("/api/v1/namespaces/default/pods")); });
+        fc.fail_next_requests(0, 0);
+        CHECK(e.code() == kube::error::server_error);
+        CHECK(kube::is_retryable(e.code()));
+        CHECK(e.diagnostics().http_status == 503);
+        CHECK(e.diagnostics().resource == "GET /api/v1/namespaces/default/pods");
+        CHECK(rec.size() == 3);
+    }
+    SECTION("get_json_once does not retry") {
+        fc.fail_next_requests(1, 500);
+        auto e = expect_error([&] { run(ioc, client.get_json_once("/api")); });
+        CHECK(e.code() == kube::error::server_error);
+        CHECK(rec.size() == 1);
+    }
+    SECTION("4xx is not retried") {
+        auto e = expect_error([&] { run(ioc, client.get_json("/api/v1/namespaces/default/pods/does-not-exist")); });
+        CHECK(e.code() == kube::error::not_found);
+        CHECK(e.diagnostics().reason == "NotFound");
+        CHECK_FALSE(e.diagnostics().server_message.empty());
+        CHECK(rec.size() == 1);
+    }
+}
+
+TEST_CASE("refused connections, then recovery", "[client][integration][retry]") {
+    asio::io_context ioc;
+    Recorder rec;
+    auto opts = fast_options(rec);
+    opts.backoff.initial = 100ms;
+    opts.backoff.cap = 400ms;
+    kube::Client client(ioc.get_executor(), config(), opts);
+    cluster().refuse_connections(600ms);
+    auto v = run(ioc, client.get_json("/api"));
+    CHECK(v.is_object());
+    REQUIRE(rec.size() >= 2);
+    CHECK(rec.outcomes.front().ec == kube::error::connect_failed);
+    CHECK(rec.outcomes.front().http_status == 0);
+    CHECK(rec.outcomes.back().http_status == 200);
+}
+
+TEST_CASE("request timeout", "[client][integration][timeout]") {
+    asio::io_context ioc;
+    Recorder rec;
+    auto opts = fast_options(rec);
+    opts.request_timeout = 300ms;
+    opts.max_retries = 1;
+    kube::Client client(ioc.get_executor(), config(), opts);
+    cluster().delay_responses(2s);
+    auto e = expect_error([&] { run(ioc, client.get_json("/api")); });
+    cluster().delay_responses(0ms);
+    CHECK(e.code() == kube::error::timeout);
+    CHECK(kube::is_retryable(e.code()));
+    CHECK(rec.size() == 2);
+}
+
+TEST_CASE("streams: incremental reads, clean end, idle timeout on a silent watch, cancellation", "[client][integration][stream]") {
+    asio::io_context ioc;
+    Recorder rec;
+    kube::Client client(ioc.get_executor(), config(), fast_options(rec));
+    auto& fc = cluster();
+    ensure_pod("streams", "s1");
+
+    SECTION("a watch delivers its events and ends cleanly") {
+        auto got = run(ioc, [&]() -> asio::awaitable<std::string> {
+            kube::StreamOptions so{.idle_timeout = 5s};
+            auto s = co_await client.open_stream("/api/v1/namespaces/streams/pods?watch=true&resourceVersion=0", so);
+            std::string all;
+            while (all.find("\"s1\"") == std::string::npos) all += co_await s.read_some();
+            fc.close_watches();
+            for (;;) {
+                auto bytes = co_await s.read_some();
+                if (bytes.empty()) break;
+                all += bytes;
+            }
+            co_return all;
+        }());
+        CHECK(got.find("\"type\":\"ADDED\"") != std::string::npos);
+        CHECK(client.idle_connections() == 0); // streams never go to the pool
+    }
+    SECTION("a stalled (half-open) watch is reported as stream_idle") {
+        fc.stall_watches(true);
+        auto e = expect_error([&] {
+            run(ioc, [&]() -> asio::awaitable<void> {
+                kube::StreamOptions so{.idle_timeout = 300ms};
+                auto s = co_await client.open_stream("/api/v1/namespaces/streams/pods?watch=true&resourceVersion=0", so);
+                for (;;) co_await s.read_some();
+            }());
+        });
+        fc.stall_watches(false);
+        CHECK(e.code() == kube::error::stream_idle);
+        CHECK(kube::is_retryable(e.code()));
+    }
+    SECTION("a read is cancelled by awaitable operators and the stream closes") {
+        auto outcome = run(ioc, [&]() -> asio::awaitable<int> {
+            kube::StreamOptions so{.idle_timeout = 30s};
+            // A namespace without pods: the watch stays silent, so the timer wins.
+            auto s = co_await client.open_stream("/api/v1/namespaces/streams-empty/pods?watch=true", so);
+            asio::steady_timer timer(co_await asio::this_coro::executor, 100ms);
+            auto r = co_await (s.read_some() || timer.async_wait(asio::use_awaitable));
+            CHECK(r.index() == 1);
+            CHECK_FALSE(s.is_open());
+            co_return static_cast<int>(r.index());
+        }(), 5s);
+        CHECK(outcome == 1);
+    }
+    SECTION("a non-200 stream answer carries the Status") {
+        auto e = expect_error([&] { run(ioc, client.open_stream("/api/v1/namespaces/streams/nothings?watch=true")); });
+        CHECK(e.code() == kube::error::not_found);
+        CHECK(e.diagnostics().http_status == 404);
+    }
+}
+
+TEST_CASE("exec over WebSocket v5: exit codes, stdout and stderr, refusals", "[client][integration][exec]") {
+    asio::io_context ioc;
+    Recorder rec;
+    kube::Client client(ioc.get_executor(), config(), fast_options(rec));
+    auto& fc = cluster();
+    ensure_pod("exec", "worker");
+    fc.write_file("exec", "worker", "/work/out.txt", "line one\nline two\n");
+
+    auto run_exec = [&](std::vector<std::string> command, std::string container = "main") {
+        kube::ExecRequest r;
+        r.namespace_ = "exec";
+        r.pod = "worker";
+        r.container = std::move(container);
+        r.command = std::move(command);
+        r.timeout = 10s;
+        return run(ioc, kube::exec(client, r));
+    };
+
+    auto ok = run_exec({"cat", "/work/out.txt"});
+    CHECK(ok.exit_code == 0);
+    CHECK(ok.stdout_data == "line one\nline two\n");
+    CHECK(ok.stderr_data.empty());
+    CHECK(ok.protocol == "v5.channel.k8s.io");
+
+    auto one = run_exec({"test", "-f", "/work/missing"});
+    CHECK(one.exit_code == 1);
+
+    auto missing = run_exec({"cat", "/work/missing"});
+    CHECK(missing.exit_code != 0);
+    CHECK_FALSE(missing.stderr_data.empty());
+
+    auto not_found = run_exec({"no-such-program", "x"});
+    CHECK(not_found.exit_code == 127);
+    CHECK(not_found.stderr_data.find("not found") != std::string::npos);
+
+    auto e1 = expect_error([&] {
+        kube::ExecRequest r{.namespace_ = "exec", .pod = "ghost", .container = "main", .command = {"true"}};
+        run(ioc, kube::exec(client, r));
+    });
+    CHECK(e1.code() == kube::error::not_found);
+
+    auto e2 = expect_error([&] { run_exec({"true"}, "sidecar"); });
+    CHECK(e2.code() == kube::error::exec_failed);
+    CHECK_FALSE(e2.diagnostics().server_message.empty());
+
+    fc.delay_responses(1500ms);
+    auto e3 = expect_error([&] {
+        kube::ExecRequest r{.namespace_ = "exec", .pod = "worker", .container = "main", .command = {"true"}, .timeout = 300ms};
+        run(ioc, kube::exec(client, r));
+    });
+    fc.delay_responses(0ms);
+    CHECK(e3.code() == kube::error::timeout);
+}
+
+TEST_CASE("logs: tail, follow, reopen after a restart without duplicates, end of a finished pod", "[client][integration][logs]") {
+    asio::io_context ioc;
+    Recorder rec;
+    kube::Client client(ioc.get_executor(), config(), fast_options(rec));
+    auto& fc = cluster();
+    const std::string ns = "logs";
+    const std::string pod = "l1";
+    if (fc.get("pods", ns, pod)) fc.remove("pods", ns, pod);
+    fc.create("pods", ns, pod_json(pod));
+    for (int i = 1; i <= 5; ++i) fc.append_log(ns, pod, "main", "early " + std::to_string(i));
+
+    auto tailed = run(ioc, kube::tail(client, ns, pod, "main", 2));
+    REQUIRE(tailed.size() == 2);
+    CHECK(tailed[0].text == "early 4");
+    CHECK(tailed[1].text == "early 5");
+    CHECK(tailed[0].time <= tailed[1].time);
+    CHECK(tailed[1].time > kube::Timestamp{});
+
+    auto texts = run(ioc, [&]() -> asio::awaitable<std::vector<std::string>> {
+        kube::LogFollower follower(client, kube::LogRequest{.namespace_ = ns, .pod = pod, .container = "main"});
+        std::vector<std::string> seen;
+        auto next_text = [&]() -> asio::awaitable<std::string> {
+            auto line = co_await follower.next();
+            co_return line ? line->text : std::string("<end>");
+        };
+        for (int i = 0; i < 5; ++i) seen.push_back(co_await next_text());
+        fc.append_log(ns, pod, "main", "live 1");
+        seen.push_back(co_await next_text());
+        fc.restart_container_log(ns, pod, "main"); // the stream ends; the follower reopens from sinceTime
+        fc.append_log(ns, pod, "main", "after restart 1");
+        fc.append_log(ns, pod, "main", "after restart 2");
+        seen.push_back(co_await next_text());
+        seen.push_back(co_await next_text());
+        CHECK(follower.opens() == 2);
+        fc.modify("pods", ns, pod, [](boost::json::object& o) { o["status"].as_object()["phase"] = "Succeeded"; });
+        fc.restart_container_log(ns, pod, "main");
+        seen.push_back(co_await next_text());
+        co_return seen;
+    }());
+    CHECK(texts == std::vector<std::string>{"early 1", "early 2", "early 3", "early 4", "early 5", "live 1",
+                                            "after restart 1", "after restart 2", "<end>"});
+}
+
+TEST_CASE("logs: an unknown container is an error, a missing pod is not_found", "[client][integration][logs]") {
+    asio::io_context ioc;
+    Recorder rec;
+    kube::Client client(ioc.get_executor(), config(), fast_options(rec));
+    ensure_pod("logs", "l2");
+    auto e1 = expect_error([&] { run(ioc, kube::tail(client, "logs", "ghost", "main", 1)); });
+    CHECK(e1.code() == kube::error::not_found);
+    auto e2 = expect_error([&] {
+        run(ioc, [&]() -> asio::awaitable<void> {
+            kube::LogFollower f(client, kube::LogRequest{.namespace_ = "logs", .pod = "l2", .container = "nope"});
+            co_await f.next();
+        }());
+    });
+    CHECK(e2.code() == kube::error::bad_request);
+}

@@ -1,0 +1,654 @@
+// The terminal view of execution-sentinel, as pure functions: a ViewState built from the MonitoringContext and
+// updated by reports (both in their JSON form), rendered to strings for a given width. The driver that owns the
+// terminal (cursor movement, redraw timing) is in terminal.hpp; nothing here does I/O.
+//
+// Layout: reports that matter to a person (anomalies, connectivity, phase starts and ends, completion) are
+// printed once as permanent lines (render_report_line) that scroll up; below them a live block
+// (render_live) is redrawn in place: a header with the overall count, one progress bar per DAG phase in
+// dag_order, and a status line. At the end render_summary prints the final summary.
+#ifndef EXECUTION_SENTINEL_TOOLS_EXECUTION_SENTINEL_VIEW_HPP
+#define EXECUTION_SENTINEL_TOOLS_EXECUTION_SENTINEL_VIEW_HPP
+
+#include "exit_codes.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace execution_sentinel::cli {
+
+/// How a string is rendered. width/height are the terminal's; color adds SGR sequences (never when NO_COLOR
+/// is set); unicode draws the bars with block characters instead of '#' and '-'.
+struct RenderOptions {
+  std::size_t width = 80;
+  std::size_t height = 24;
+  bool color = false;
+  bool unicode = false;
+};
+
+enum class PhaseStatus { waiting, running, done };
+
+/// One DAG phase: the tasks of one task_type.
+struct PhaseView {
+  std::string task_type;
+  std::int64_t dag_order = 99;
+  std::size_t total = 0;     ///< Tasks of this type in the inventory.
+  std::size_t completed = 0; ///< Known succeeded (from reports).
+  std::size_t failed = 0;
+  std::size_t running = 0;
+  PhaseStatus status = PhaseStatus::waiting;
+};
+
+/// Everything the live block shows.
+struct ViewState {
+  std::string namespace_name;
+  std::string engine;
+  std::vector<PhaseView> phases; ///< Sorted by dag_order, then name.
+  std::size_t total_tasks = 0;
+  std::size_t completed_tasks = 0;
+  std::size_t failed_tasks = 0;
+  std::size_t anomalies = 0;
+  std::map<std::string, std::size_t> reports_by_type;
+  bool connection_lost = false;
+  bool finished = false;
+  double elapsed_seconds = 0;
+  std::string last_message; ///< The latest report's message (sanitised).
+};
+
+// ------------------------------------------------------------------------------------------ text helpers
+
+/// Replaces every control character (C0, DEL, and the C1 range encoded in UTF-8) and invalid UTF-8 by '?', so
+/// text from the cluster can never move the cursor or change colours. Tabs and newlines become spaces.
+inline std::string sanitize(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto const c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c == '\t' || c == '\n' || c == '\r') out.push_back(' ');
+      else if (c < 0x20 || c == 0x7f) out.push_back('?');
+      else out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    std::size_t len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    if (c >= 0xf5) len = 0;
+    bool valid = len != 0 && i + len <= text.size();
+    for (std::size_t k = 1; valid && k < len; ++k)
+      valid = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    // C1 controls U+0080..U+009F are encoded as C2 80..C2 9F: one '?' for the whole character.
+    if (valid && len == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+      out.push_back('?');
+      i += 2;
+      continue;
+    }
+    if (!valid) {
+      out.push_back('?');
+      ++i;
+      continue;
+    }
+    out.append(text.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+/// The number of terminal columns `text` occupies: code points, not counting SGR/CSI escape sequences.
+/// (Every glyph this view draws is one column wide.)
+inline std::size_t visible_width(std::string_view text) {
+  std::size_t width = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto const c = static_cast<unsigned char>(text[i]);
+    if (c == 0x1b && i + 1 < text.size() && text[i + 1] == '[') {
+      i += 2;
+      while (i < text.size() && !(text[i] >= 0x40 && text[i] <= 0x7e)) ++i;
+      continue;
+    }
+    if ((c & 0xc0) != 0x80) ++width;
+  }
+  return width;
+}
+
+/// Cuts `text` to at most `width` columns; keeps escape sequences whole and, when anything was cut, ends
+/// with "…" (unicode) or "~" so the cut is visible. Appends a colour reset if the text contained colours.
+inline std::string fit(std::string_view text, std::size_t width, bool unicode = false) {
+  if (visible_width(text) <= width) return std::string(text);
+  if (width == 0) return {};
+  std::string out;
+  bool had_escape = false;
+  std::size_t used = 0;
+  std::size_t const budget = width - 1;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto const c = static_cast<unsigned char>(text[i]);
+    if (c == 0x1b && i + 1 < text.size() && text[i + 1] == '[') {
+      std::size_t j = i + 2;
+      while (j < text.size() && !(text[j] >= 0x40 && text[j] <= 0x7e)) ++j;
+      out.append(text.substr(i, j - i + 1));
+      had_escape = true;
+      i = j;
+      continue;
+    }
+    if ((c & 0xc0) != 0x80) {
+      if (used == budget) break;
+      ++used;
+    }
+    out.push_back(static_cast<char>(c));
+  }
+  out += unicode ? "\u2026" : "~";
+  if (had_escape) out += "\x1b[0m";
+  return out;
+}
+
+/// Pads `text` with spaces to `width` columns (or cuts it).
+inline std::string pad(std::string_view text, std::size_t width, bool unicode = false) {
+  std::string out = fit(text, width, unicode);
+  std::size_t const w = visible_width(out);
+  if (w < width) out.append(width - w, ' ');
+  return out;
+}
+
+namespace detail {
+inline constexpr std::string_view sgr_reset = "\x1b[0m";
+inline constexpr std::string_view sgr_bold = "\x1b[1m";
+inline constexpr std::string_view sgr_dim = "\x1b[2m";
+inline constexpr std::string_view sgr_red = "\x1b[31m";
+inline constexpr std::string_view sgr_green = "\x1b[32m";
+inline constexpr std::string_view sgr_yellow = "\x1b[33m";
+inline constexpr std::string_view sgr_cyan = "\x1b[36m";
+
+inline std::string paint(std::string_view text, std::string_view sgr, bool color) {
+  if (!color || text.empty()) return std::string(text);
+  std::string out(sgr);
+  out += text;
+  out += sgr_reset;
+  return out;
+}
+
+inline std::string string_field(const boost::json::object& o, std::string_view key) {
+  if (auto const* v = o.if_contains(key); v && v->is_string()) return std::string(v->get_string());
+  return {};
+}
+
+inline bool count_field(const boost::json::object& o, std::string_view key, std::size_t& out) {
+  auto const* v = o.if_contains(key);
+  if (!v) return false;
+  if (v->is_int64() && v->get_int64() >= 0) out = static_cast<std::size_t>(v->get_int64());
+  else if (v->is_uint64()) out = static_cast<std::size_t>(v->get_uint64());
+  else if (v->is_double() && v->get_double() >= 0 && v->get_double() < 1e15) out = static_cast<std::size_t>(v->get_double());
+  else return false;
+  return true;
+}
+
+inline std::string format_duration(double seconds) {
+  if (!(seconds >= 0)) seconds = 0;
+  auto const total = static_cast<long long>(seconds);
+  char buf[32];
+  if (total >= 3600) std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", total / 3600, total / 60 % 60, total % 60);
+  else std::snprintf(buf, sizeof buf, "%02lld:%02lld", total / 60, total % 60);
+  return buf;
+}
+
+inline bool is_anomaly_type(std::string_view type) {
+  return type.rfind("ANOMALY", 0) == 0 || type == "MASS_FAILURE";
+}
+
+inline PhaseView* find_phase(ViewState& state, std::string_view task_type) {
+  for (auto& p : state.phases)
+    if (p.task_type == task_type) return &p;
+  return nullptr;
+}
+
+inline PhaseView& phase_for(ViewState& state, std::string_view task_type) {
+  if (auto* p = find_phase(state, task_type)) return *p;
+  PhaseView phase;
+  phase.task_type = std::string(task_type);
+  state.phases.push_back(phase);
+  std::stable_sort(state.phases.begin(), state.phases.end(), [](const PhaseView& a, const PhaseView& b) {
+    return a.dag_order != b.dag_order ? a.dag_order < b.dag_order : a.task_type < b.task_type;
+  });
+  return *find_phase(state, task_type);
+}
+
+/// Reads per-phase counts `{"completed":n,"total":n,"failed":n,"running":n,"status":"..."}`.
+inline void apply_phase_counts(PhaseView& phase, const boost::json::object& counts) {
+  count_field(counts, "completed", phase.completed);
+  count_field(counts, "succeeded", phase.completed);
+  count_field(counts, "failed", phase.failed);
+  count_field(counts, "running", phase.running);
+  std::size_t total = 0;
+  if (count_field(counts, "total", total) && total > 0) phase.total = total;
+  std::string const status = string_field(counts, "status");
+  if (status == "running" || status == "started") phase.status = PhaseStatus::running;
+  else if (status == "done" || status == "completed") phase.status = PhaseStatus::done;
+  else if (phase.completed + phase.failed > 0 || phase.running > 0)
+    phase.status = phase.total > 0 && phase.completed >= phase.total ? PhaseStatus::done : PhaseStatus::running;
+}
+} // namespace detail
+
+
+// ------------------------------------------------------------------------------------------ state
+
+/// The initial view from a MonitoringContext in its JSON form: one phase per task_type of the inventory (with
+/// its task count and the smallest dag_order of its tasks), plus the types named only in dag_structure.
+/// Tolerates missing or mistyped fields (the context was validated by the library before).
+inline ViewState initial_view(const boost::json::object& context) {
+  ViewState state;
+  state.namespace_name = sanitize(detail::string_field(context, "namespace"));
+  state.engine = sanitize(detail::string_field(context, "engine_pod_name"));
+  if (state.engine.empty()) state.engine = sanitize(detail::string_field(context, "engine_pod_selector"));
+  std::map<std::string, PhaseView> phases;
+  if (auto const* inv = context.if_contains("task_inventory"); inv && inv->is_array()) {
+    for (auto const& item : inv->get_array()) {
+      if (!item.is_object()) continue;
+      auto const& task = item.get_object();
+      std::string const type = sanitize(detail::string_field(task, "task_type"));
+      auto [it, inserted] = phases.try_emplace(type);
+      PhaseView& phase = it->second;
+      if (inserted) {
+        phase.task_type = type;
+        phase.dag_order = INT64_MAX;
+      }
+      ++phase.total;
+      if (auto const* order = task.if_contains("dag_order"); order && order->is_int64())
+        phase.dag_order = std::min(phase.dag_order, order->get_int64());
+      ++state.total_tasks;
+    }
+  }
+  for (auto& [type, phase] : phases)
+    if (phase.dag_order == INT64_MAX) phase.dag_order = 99;
+  if (auto const* dag = context.if_contains("dag_structure"); dag && dag->is_object()) {
+    std::int64_t next = 100;
+    for (auto const& [type, deps] : dag->get_object()) {
+      std::string const name = sanitize(type);
+      if (phases.count(name)) continue;
+      PhaseView phase;
+      phase.task_type = name;
+      phase.dag_order = next++;
+      phases.emplace(name, phase);
+    }
+  }
+  for (auto& [type, phase] : phases) state.phases.push_back(phase);
+  std::stable_sort(state.phases.begin(), state.phases.end(), [](const PhaseView& a, const PhaseView& b) {
+    return a.dag_order != b.dag_order ? a.dag_order < b.dag_order : a.task_type < b.task_type;
+  });
+  return state;
+}
+
+/// The report types that end a phase-less connectivity problem.
+inline bool is_recovery_report(const boost::json::object& report) {
+  std::string const type = detail::string_field(report, "type");
+  if (type == "CONNECTIVITY_RESTORED" || type == "CONNECTIVITY_RECOVERED") return true;
+  if (type != "CONNECTIVITY_LOSS") return false;
+  if (auto const* d = report.if_contains("details"); d && d->is_object()) {
+    auto const& details = d->get_object();
+    for (auto key : {"recovered", "restored"})
+      if (auto const* v = details.if_contains(key); v && v->is_bool() && v->get_bool()) return true;
+    std::string const state = detail::string_field(details, "state");
+    if (state == "restored" || state == "recovered") return true;
+  }
+  return false;
+}
+
+/// Updates the view with one report in its JSON form (Report's fields: type, severity, sequence, timestamp,
+/// task_name, task_type, completed_tasks, total_tasks, message, details). Unknown types are counted and shown.
+inline void apply_report(ViewState& state, const boost::json::object& report) {
+  std::string const type = detail::string_field(report, "type");
+  ++state.reports_by_type[type.empty() ? std::string("UNKNOWN") : sanitize(type)];
+  std::size_t count = 0;
+  if (detail::count_field(report, "completed_tasks", count)) state.completed_tasks = count;
+  if (detail::count_field(report, "total_tasks", count) && count > 0) state.total_tasks = count;
+  if (std::string const message = detail::string_field(report, "message"); !message.empty())
+    state.last_message = sanitize(message);
+  if (detail::is_anomaly_type(type)) ++state.anomalies;
+  if (type == "CONNECTIVITY_LOSS" || type == "CONNECTIVITY_RESTORED" || type == "CONNECTIVITY_RECOVERED")
+    state.connection_lost = !is_recovery_report(report);
+  if (type == "COMPLETION") state.finished = true;
+
+  boost::json::object const* details = nullptr;
+  if (auto const* d = report.if_contains("details"); d && d->is_object()) details = &d->get_object();
+  if (details) {
+    if (detail::count_field(*details, "failed_tasks", count)) state.failed_tasks = count;
+    // The workflow-wide count event: {"event": "count", "running", "failed", "pending"}.
+    if (type == "PROGRESS" && detail::string_field(*details, "event") == "count" &&
+        detail::count_field(*details, "failed", count))
+      state.failed_tasks = count;
+    // Per-phase counts for every phase: {"phases": {"sifting": {"completed": 3, "total": 5, ...}, ...}}.
+    if (auto const* ph = details->if_contains("phases"); ph && ph->is_object())
+      for (auto const& [name, counts] : ph->get_object())
+        if (counts.is_object())
+          detail::apply_phase_counts(detail::phase_for(state, sanitize(name)), counts.get_object());
+  }
+  // A phase event: a PROGRESS report naming a task_type, with details {"phase": type, "event":
+  // "phase_started"|"phase_completed", "phase_total", "phase_running", "phase_succeeded", "phase_failed"}.
+  std::string phase_name = sanitize(detail::string_field(report, "task_type"));
+  std::string event;
+  if (details) {
+    if (std::string const p = detail::string_field(*details, "phase"); !p.empty()) phase_name = sanitize(p);
+    event = detail::string_field(*details, "event");
+  }
+  if (type == "PROGRESS" && !phase_name.empty()) {
+    PhaseView& phase = detail::phase_for(state, phase_name);
+    if (details) {
+      std::size_t n = 0;
+      if (detail::count_field(*details, "phase_succeeded", n)) phase.completed = n;
+      if (detail::count_field(*details, "phase_running", n)) phase.running = n;
+      if (detail::count_field(*details, "phase_failed", n)) phase.failed = n;
+      if (detail::count_field(*details, "phase_total", n) && n > 0) phase.total = n;
+    }
+    if (event == "phase_started" && phase.status == PhaseStatus::waiting) phase.status = PhaseStatus::running;
+    if (event == "phase_completed") {
+      phase.status = PhaseStatus::done;
+      phase.completed = std::max(phase.completed, phase.total);
+      phase.running = 0;
+    }
+  }
+}
+
+/// Merges per-phase counts `{"<task_type>": {"completed"|"succeeded", "total", "running", "failed"}, ...}` into
+/// the view (phases not yet shown are added).
+inline void apply_phase_counts(ViewState& state, const boost::json::object& phases) {
+  for (auto const& [name, counts] : phases)
+    if (counts.is_object()) detail::apply_phase_counts(detail::phase_for(state, sanitize(name)), counts.get_object());
+}
+
+/// Whether a report gets its own permanent line above the live block (anomalies, connectivity, completion,
+/// phase starts and ends). Plain count updates (PROGRESS with details.event "count") only change the live block.
+inline bool is_notable(const boost::json::object& report) {
+  std::string const type = detail::string_field(report, "type");
+  if (type != "PROGRESS") return true;
+  if (!detail::string_field(report, "task_type").empty()) return true;
+  if (auto const* d = report.if_contains("details"); d && d->is_object()) {
+    std::string const event = detail::string_field(d->get_object(), "event");
+    return event == "phase_started" || event == "phase_completed";
+  }
+  return false;
+}
+
+// ------------------------------------------------------------------------------------------ rendering
+
+namespace detail {
+inline std::string bar(std::size_t done, std::size_t failed, std::size_t total, std::size_t width,
+                       const RenderOptions& options, PhaseStatus status) {
+  if (width == 0) return {};
+  std::size_t filled = total == 0 ? (status == PhaseStatus::done ? width : 0)
+                                  : std::min(width, done * width / total);
+  std::size_t red = total == 0 ? 0 : std::min(width - filled, (failed * width + total - 1) / total);
+  std::string const full = options.unicode ? "\u2588" : "#";
+  std::string const bad = options.unicode ? "\u2588" : "x";
+  std::string const empty = options.unicode ? "\u2591" : "-";
+  std::string f, r, e;
+  for (std::size_t i = 0; i < filled; ++i) f += full;
+  for (std::size_t i = 0; i < red; ++i) r += bad;
+  for (std::size_t i = filled + red; i < width; ++i) e += empty;
+  std::string_view const done_color = status == PhaseStatus::done ? sgr_green : sgr_cyan;
+  return paint(f, done_color, options.color) + paint(r, sgr_red, options.color) + paint(e, sgr_dim, options.color);
+}
+
+inline std::string phase_status_text(const PhaseView& p) {
+  std::string text;
+  switch (p.status) {
+  case PhaseStatus::waiting: text = "waiting"; break;
+  case PhaseStatus::running: text = p.running > 0 ? std::to_string(p.running) + " running" : "running"; break;
+  case PhaseStatus::done: text = "done"; break;
+  }
+  if (p.failed > 0) text += ", " + std::to_string(p.failed) + " failed";
+  return text;
+}
+
+inline std::string plural(std::size_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+} // namespace detail
+
+/// The live block: header, one line per phase, status line. Each line is at most options.width columns, there
+/// are at most options.height - 1 lines (extra phases are folded into one line), and lines are separated and
+/// terminated by '\n'. Without options.color the text contains no escape byte at all.
+inline std::string render_live(const ViewState& state, const RenderOptions& options) {
+  std::size_t const width = std::max<std::size_t>(options.width, 10);
+  bool const color = options.color;
+  std::vector<std::string> lines;
+
+  // Header.
+  std::string header = detail::paint("execution-sentinel", detail::sgr_bold, color);
+  if (!state.namespace_name.empty()) header += "  ns " + state.namespace_name;
+  if (!state.engine.empty()) header += "  engine " + state.engine;
+  std::string const clock = detail::format_duration(state.elapsed_seconds);
+  std::size_t const header_room = width > clock.size() + 1 ? width - clock.size() - 1 : 0;
+  header = pad(header, header_room, options.unicode) + " " + clock;
+  lines.push_back(fit(header, width, options.unicode));
+
+  // Phases.
+  std::size_t const max_rows = options.height > 3 ? options.height - 3 : 1;
+  std::size_t name_width = 5;
+  std::size_t total_digits = 1;
+  for (auto const& p : state.phases) {
+    name_width = std::max(name_width, visible_width(p.task_type));
+    total_digits = std::max(total_digits, std::to_string(std::max(p.total, p.completed)).size());
+  }
+  name_width = std::min(name_width, std::max<std::size_t>(8, width / 4));
+  std::size_t const count_width = 2 * total_digits + 1;
+  std::size_t const status_width = 20;
+  std::size_t const fixed = name_width + 1 + 1 + count_width + 1 + status_width;
+  std::size_t bar_width = width > fixed + 4 ? std::min<std::size_t>(width - fixed - 1, 50) : 0;
+  std::size_t shown = state.phases.size() <= max_rows ? state.phases.size() : (max_rows > 1 ? max_rows - 1 : 0);
+  for (std::size_t i = 0; i < shown; ++i) {
+    auto const& p = state.phases[i];
+    std::string line = pad(p.task_type.empty() ? std::string("(no type)") : p.task_type, name_width, options.unicode) + " ";
+    if (bar_width > 0) line += detail::bar(p.completed, p.failed, p.total, bar_width, options, p.status) + " ";
+    char counts[64];
+    std::snprintf(counts, sizeof counts, "%*zu/%-*zu", static_cast<int>(total_digits), p.completed,
+                  static_cast<int>(total_digits), p.total);
+    line += counts;
+    line += " ";
+    std::string status = detail::phase_status_text(p);
+    std::string_view const sgr = p.failed > 0 ? detail::sgr_red
+                               : p.status == PhaseStatus::done ? detail::sgr_green
+                               : p.status == PhaseStatus::running ? detail::sgr_cyan : detail::sgr_dim;
+    line += detail::paint(status, sgr, color);
+    lines.push_back(fit(line, width, options.unicode));
+  }
+  if (shown < state.phases.size())
+    lines.push_back(fit("... " + detail::plural(state.phases.size() - shown, "more phase", "more phases"), width, options.unicode));
+
+  // Status line.
+  std::string status = std::to_string(state.completed_tasks) + "/" + std::to_string(state.total_tasks) + " tasks completed";
+  if (state.failed_tasks > 0) status += ", " + detail::paint(std::to_string(state.failed_tasks) + " failed", detail::sgr_red, color);
+  if (state.anomalies > 0) status += ", " + detail::paint(detail::plural(state.anomalies, "anomaly", "anomalies"), detail::sgr_yellow, color);
+  if (state.connection_lost) status += "  " + detail::paint("[connection lost, retrying]", detail::sgr_red, color);
+  else if (state.finished) status += "  " + detail::paint("[finished]", detail::sgr_green, color);
+  lines.push_back(fit(status, width, options.unicode));
+
+  std::string out;
+  for (auto const& l : lines) {
+    out += l;
+    out += '\n';
+  }
+  return out;
+}
+
+/// A short label for a report type, for the permanent lines.
+inline std::string report_label(std::string_view type) {
+  if (type == "PROGRESS") return "progress";
+  if (type == "ANOMALY_OOMKILL") return "OOM kill";
+  if (type == "ANOMALY_STRAGGLER") return "straggler";
+  if (type == "MASS_FAILURE") return "mass failure";
+  if (type == "CONNECTIVITY_LOSS" || type == "CONNECTIVITY_RESTORED") return "connection";
+  if (type == "COMPLETION") return "completion";
+  if (type == "TIMEOUT") return "timeout";
+  if (type == "COMPLETION_SIGNAL_INVALID") return "bad signal";
+  if (type == "ANOMALY_STALL") return "stall";
+  std::string out;
+  for (char c : sanitize(type)) out.push_back(c == '_' ? ' ' : static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+  return out.empty() ? std::string("report") : out;
+}
+
+namespace detail {
+/// Word-wraps plain text to `width` columns, indenting continuation lines by `indent` spaces.
+inline std::vector<std::string> wrap(std::string_view text, std::size_t width, std::size_t indent) {
+  std::vector<std::string> lines;
+  std::size_t pos = text.find_first_not_of(' ');
+  if (pos == std::string_view::npos) return lines;
+  std::string line(pos, ' ');
+  bool has_word = false;
+  if (indent + 8 > width) indent = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find(' ', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string word(text.substr(pos, end - pos));
+    pos = end + 1;
+    if (word.empty()) continue;
+    if (has_word && visible_width(line) + 1 + visible_width(word) > width) {
+      lines.push_back(line);
+      line = std::string(indent, ' ');
+      has_word = false;
+    }
+    if (has_word) line += ' ';
+    line += word;
+    has_word = true;
+  }
+  if (has_word) lines.push_back(line);
+  for (auto& l : lines) l = fit(l, width);
+  return lines;
+}
+} // namespace detail
+
+/// The permanent lines for a report: `HH:MM:SS  label        message`, coloured by severity (errors red,
+/// warnings yellow, phase events cyan). The message is word-wrapped under itself so that nothing of it is lost
+/// and no line is wider than the width (on very narrow terminals it is cut instead). Each line ends with '\n'.
+inline std::string render_report_line(const boost::json::object& report, const RenderOptions& options) {
+  std::size_t const width = std::max<std::size_t>(options.width, 10);
+  std::string const type = detail::string_field(report, "type");
+  std::string severity = detail::string_field(report, "severity");
+  for (auto& c : severity) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  std::string_view sgr = detail::sgr_cyan;
+  if (severity.find("ERR") != std::string::npos || severity.find("CRIT") != std::string::npos) sgr = detail::sgr_red;
+  else if (severity.find("WARN") != std::string::npos) sgr = detail::sgr_yellow;
+  else if (detail::is_anomaly_type(type)) sgr = detail::sgr_yellow;
+  else if (type == "COMPLETION") sgr = detail::sgr_green;
+  if (type == "CONNECTIVITY_LOSS" || type == "CONNECTIVITY_RESTORED")
+    sgr = is_recovery_report(report) ? detail::sgr_green : detail::sgr_red;
+
+  std::string time = detail::string_field(report, "timestamp");
+  if (auto const t = time.find('T'); t != std::string::npos && time.size() >= t + 9) time = time.substr(t + 1, 8);
+  else time.clear();
+  time = sanitize(time);
+
+  std::string message = sanitize(detail::string_field(report, "message"));
+  if (message.empty()) {
+    message = sanitize(detail::string_field(report, "task_name"));
+    if (message.empty()) message = sanitize(detail::string_field(report, "task_type"));
+  }
+  std::string prefix;
+  if (!time.empty()) prefix += detail::paint(time, detail::sgr_dim, options.color) + "  ";
+  prefix += detail::paint(pad(report_label(type), 12), sgr, options.color);
+  prefix += " ";
+  std::size_t const indent = visible_width(prefix);
+  if (width < indent + 20) return fit(prefix + message, width, options.unicode) + "\n";
+  std::string out;
+  auto const lines = detail::wrap(message, width - indent, 0);
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    out += fit((i == 0 ? prefix : std::string(indent, ' ')) + lines[i], width, options.unicode) + "\n";
+  if (out.empty()) out = fit(prefix, width, options.unicode) + "\n";
+  return out;
+}
+
+namespace detail {
+inline std::string names_or_count(const boost::json::value* v) {
+  if (!v) return {};
+  if (v->is_array()) {
+    std::string out;
+    for (auto const& item : v->get_array()) {
+      std::string name;
+      if (item.is_string()) name = sanitize(item.get_string());
+      else if (item.is_object()) {
+        name = sanitize(string_field(item.get_object(), "task_name"));
+        if (name.empty()) name = sanitize(string_field(item.get_object(), "name"));
+      }
+      if (name.empty()) continue;
+      if (!out.empty()) out += ", ";
+      out += name;
+    }
+    return out;
+  }
+  std::size_t n = 0;
+  boost::json::object tmp;
+  tmp["n"] = *v;
+  if (count_field(tmp, "n", n) && n > 0) return std::to_string(n);
+  return {};
+}
+} // namespace detail
+
+/// The final summary for people, from the WatchSummary in its JSON form and the exit status: a headline with
+/// the outcome, counts and duration, then OOM-killed tasks, stragglers and reports per type when there are
+/// any. Lines are wrapped to the width; each ends with '\n'.
+inline std::string render_summary(const boost::json::object& summary, ExitCode code, const RenderOptions& options,
+                                  std::string_view error = {}) {
+  std::size_t const width = std::max<std::size_t>(options.width, 20);
+  std::size_t total = 0, completed = 0, failed = 0;
+  detail::count_field(summary, "total_tasks", total);
+  detail::count_field(summary, "completed_tasks", completed);
+  detail::count_field(summary, "failed_tasks", failed);
+  double duration = 0;
+  if (auto const* v = summary.if_contains("duration_seconds"); v && v->is_number()) duration = v->to_number<double>();
+
+  std::string headline;
+  std::string_view sgr = detail::sgr_red;
+  switch (code) {
+  case ExitCode::succeeded: headline = "Workflow succeeded"; sgr = detail::sgr_green; break;
+  case ExitCode::workflow_failed: headline = "Workflow failed"; break;
+  case ExitCode::timed_out: headline = "Timed out before the workflow finished"; sgr = detail::sgr_yellow; break;
+  case ExitCode::interrupted: headline = "Interrupted"; sgr = detail::sgr_yellow; break;
+  case ExitCode::cluster_unreachable: headline = "Cluster unreachable"; break;
+  case ExitCode::usage_error: headline = "Usage error"; break;
+  }
+  std::string body = ": " + std::to_string(completed) + "/" + std::to_string(total) + " tasks completed, " +
+                     std::to_string(failed) + " failed";
+  auto const outcome = outcome_from_summary(summary, false);
+  if (outcome.exit_code) body += ", workflow exit code " + std::to_string(*outcome.exit_code);
+  if (outcome.mass_failure) body += ", mass failure";
+  body += ", " + detail::format_duration(duration) + " elapsed.";
+
+  std::vector<std::string> lines;
+  auto first = detail::wrap(headline + body, width, 2);
+  if (!first.empty() && first.front().rfind(headline, 0) == 0)
+    first.front() = detail::paint(headline, sgr, options.color) + first.front().substr(headline.size());
+  for (auto& l : first) lines.push_back(l);
+  if (!error.empty())
+    for (auto& l : detail::wrap("  Error: " + sanitize(error), width, 4)) lines.push_back(l);
+  if (auto names = detail::names_or_count(summary.if_contains("oom_killed")); !names.empty())
+    for (auto& l : detail::wrap("  Out of memory: " + names, width, 4)) lines.push_back(l);
+  if (auto names = detail::names_or_count(summary.if_contains("stragglers")); !names.empty())
+    for (auto& l : detail::wrap("  Stragglers: " + names, width, 4)) lines.push_back(l);
+  boost::json::value const* per_type = summary.if_contains("reports");
+  if (!per_type || !per_type->is_object()) per_type = summary.if_contains("reports_by_type");
+  if (!per_type || !per_type->is_object()) per_type = summary.if_contains("report_counts");
+  if (per_type && per_type->is_object() && !per_type->get_object().empty()) {
+    std::string text = "  Reports:";
+    bool first_item = true;
+    for (auto const& [type, n] : per_type->get_object()) {
+      std::size_t count = 0;
+      boost::json::object tmp;
+      tmp["n"] = n;
+      if (!detail::count_field(tmp, "n", count)) continue;
+      text += (first_item ? " " : ", ") + std::to_string(count) + " " + sanitize(type);
+      first_item = false;
+    }
+    if (!first_item)
+      for (auto& l : detail::wrap(text, width, 4)) lines.push_back(l);
+  }
+  std::string out;
+  for (auto const& l : lines) out += l + "\n";
+  return out;
+}
+
+} // namespace execution_sentinel::cli
+
+#endif // EXECUTION_SENTINEL_TOOLS_EXECUTION_SENTINEL_VIEW_HPP
