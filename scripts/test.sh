@@ -9,7 +9,7 @@ jobs=${JOBS:-$(nproc)}
 scripts/install-deps.sh
 
 echo "== build (warnings in our own code are errors)"
-cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DEXECUTION_SENTINEL_WERROR=ON >/dev/null
+cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DEXECUTION_SENTINEL_WERROR=ON >/dev/null
 cmake --build build/test -j "$jobs"
 
 echo "== tests"
@@ -26,7 +26,7 @@ cmake --build build/consumer-as -j "$jobs" >/dev/null
 build/consumer-as/consumer
 
 echo "== unit and integration tests and the fuzz smoke runs under ASan + UBSan"
-cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DEXECUTION_SENTINEL_SANITIZE=ON \
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DEXECUTION_SENTINEL_SANITIZE=ON \
   -DEXECUTION_SENTINEL_BUILD_EXAMPLES=OFF -DEXECUTION_SENTINEL_BUILD_BENCHMARKS=OFF \
   -DEXECUTION_SENTINEL_BUILD_TOOLS=OFF -DEXECUTION_SENTINEL_HEADER_CHECKS=OFF -DEXECUTION_SENTINEL_BUILD_FUZZ=ON >/dev/null
 cmake --build build/asan -j "$jobs"

@@ -384,65 +384,78 @@ TEST_CASE("exec plugin failures are clear errors without secrets", "[kube][crede
     kube::ExecPluginConfig e = plugin("");
     auto opts = options_with(clock);
 
+    auto verify = [&] {
+        if (e.command.empty()) e.command = dir.script("plugin.sh", body);
+        e.install_hint = install_hint;
+        auto p = exec_provider(e, opts);
+        std::error_code ec;
+        auto msg = error_text([&] { p->current(); }, ec);
+        INFO(msg);
+        CHECK(ec == kube::error::credentials_unavailable);
+        CHECK(kube::is_fatal(ec));
+        CHECK(msg.find("exec plugin \"" + e.command + "\"") != std::string::npos);
+        for (auto& part : expected) CHECK(msg.find(part) != std::string::npos);
+        CHECK(msg.find(secret) == std::string::npos);
+        CHECK(p->describe().find(secret) == std::string::npos);
+    };
     SECTION("non-zero exit") {
         body = "printf '%s' '" + secret + "'\necho 'error: you must be logged in' >&2\necho 'run: cloud login' >&2\nexit 3";
         expected = {"exited with code 3", "you must be logged in", "run: cloud login", "user \"u\""};
+        verify();
     }
     SECTION("garbage on stdout") {
         body = "echo 'token: " + secret + " is not json'";
         expected = {"not JSON"};
+        verify();
     }
     SECTION("empty stdout") {
         body = "true";
         expected = {"printed nothing"};
+        verify();
     }
     SECTION("wrong apiVersion") {
         body = "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"" + secret + "\"}}'";
         expected = {"client.authentication.k8s.io/v1beta1", "was asked for"};
+        verify();
     }
     SECTION("wrong kind") {
         body = "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"Secret\",\"status\":{\"token\":\"" + secret + "\"}}'";
         expected = {"kind"};
+        verify();
     }
     SECTION("no token nor certificate") {
         body = "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{}}'";
         expected = {"neither status.token"};
+        verify();
     }
     SECTION("bad expirationTimestamp") {
         body = "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"" + secret + "\",\"expirationTimestamp\":\"tomorrow\"}}'";
         expected = {"expirationTimestamp", "RFC 3339"};
+        verify();
     }
     SECTION("expired credential") {
         body = "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"" + secret + "\",\"expirationTimestamp\":\"2029-12-31T22:00:00Z\"}}'";
         expected = {"expired at 2029-12-31T22:00:00Z"};
+        verify();
     }
     SECTION("hangs past the timeout") {
         body = "printf '{\"apiVersion\":' \nsleep 30";
         opts.exec_timeout = 300ms;
         expected = {"did not finish within 300 ms"};
+        verify();
     }
     SECTION("prints too much") {
         body = "i=0; while [ $i -lt 200 ]; do printf '%0100d' 0; i=$((i+1)); done";
         opts.exec_max_output = 1000;
         expected = {"more than 1000 bytes"};
+        verify();
     }
     SECTION("command not found") {
         e.command = dir.file("no-such-plugin");
         install_hint = "Install the cloud CLI: https://example.com/install";
         expected = {"not found", "https://example.com/install"};
+        verify();
     }
-    if (e.command.empty()) e.command = dir.script("plugin.sh", body);
-    e.install_hint = install_hint;
-    auto p = exec_provider(e, opts);
-    std::error_code ec;
-    auto msg = error_text([&] { p->current(); }, ec);
-    INFO(msg);
-    CHECK(ec == kube::error::credentials_unavailable);
-    CHECK(kube::is_fatal(ec));
-    CHECK(msg.find("exec plugin \"" + e.command + "\"") != std::string::npos);
-    for (auto& part : expected) CHECK(msg.find(part) != std::string::npos);
-    CHECK(msg.find(secret) == std::string::npos);
-    CHECK(p->describe().find(secret) == std::string::npos);
 }
 
 TEST_CASE("a timed-out plugin's process group is killed", "[kube][credentials][exec]") {
