@@ -1,7 +1,7 @@
 // Sentinel<Detectors...>: watches one HyperFlow workflow run on Kubernetes until the engine writes its exit code,
 // the time limit passes, or the caller cancels; streams reports to any number of subscribers meanwhile.
 //
-// `watch()` is a thin driver (STYLE.md): it turns Kubernetes watch events, completion-file probes, clock ticks
+// `watch()` is a thin driver: it turns Kubernetes watch events, completion-file probes, clock ticks
 // and API call outcomes into calls on the pure `Monitor<Detectors...>` (monitor.hpp) and publishes the reports the
 // monitor makes to the `ReportChannel` (channel.hpp). docs/embedding.md documents every contract.
 #ifndef EXECUTION_SENTINEL_SENTINEL_HPP

@@ -223,7 +223,7 @@ inline std::vector<std::string> known_task_types(const MonitoringContext& ctx) {
     return types;
 }
 
-/// HyperFlow's naming (HYPERFLOW.md §2): not a task when it is the engine (its name, engine_pod_selector,
+/// HyperFlow's naming (HyperFlow on Kubernetes): not a task when it is the engine (its name, engine_pod_selector,
 /// a container named engine_container or "hflow-tools"), a helper (labels `component`, `role` or `name`; an
 /// owner other than a Job; names redis*, nfs-data*, nfs-server-provisioner*, tabix-extract*,
 /// hyperflow-engine*); a task when its Job name equals an inventory task name or parses as a task name.

@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The shape of HYPERFLOW.md §7.9, extended with the 1000genome CFTR inventory.
+// The shape of real HyperFlow runs, extended with the 1000genome CFTR inventory.
 const char* const example_context = R"({
   "namespace": "wf-1000g-20260223-101500",
   "engine_pod_name": "hyperflow-engine-6c4b46d86-jdl7w",

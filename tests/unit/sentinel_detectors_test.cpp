@@ -101,7 +101,7 @@ TEST_CASE("progress: counts in order, phases started and completed, out-of-order
     auto ctx = context_of({{"individuals", 2}, {"individuals_merge", 1}, {"sifting", 1}});
     ctx.dag_structure = {{"individuals", {}}, {"individuals_merge", {"individuals"}}, {"sifting", {"individuals_merge"}}};
     es::Monitor<es::ProgressDetector> m(ctx, es::SentinelSettings{});
-    // reality (HYPERFLOW.md §4.1): sifting (procId 4) starts first and finishes in seconds
+    // reality (HyperFlow on Kubernetes): sifting (procId 4) starts first and finishes in seconds
     m.on_pod(pod_of("sifting", 4, kube::PodPhase::running, 0), es::ChangeKind::added, at(1));
     m.on_pod(pod_of("individuals", 1, kube::PodPhase::running, 1), es::ChangeKind::added, at(2));
     m.on_pod(pod_of("individuals", 2, kube::PodPhase::running, 1), es::ChangeKind::added, at(2));
@@ -270,7 +270,7 @@ TEST_CASE("straggler options given explicitly win over the settings", "[detector
 }
 
 TEST_CASE("mass failure: workflow-wide and per type, once each, with minimum finished counts", "[detectors][mass]") {
-    // eas-hla (HYPERFLOW.md §6): 12 tasks, 9 failed, 3 completed
+    // eas-hla (HyperFlow on Kubernetes): 12 tasks, 9 failed, 3 completed
     es::Monitor<es::MassFailureDetector> m(context_of({{"individuals", 12}}), es::SentinelSettings{});
     m.on_pod(pod_of("individuals", 1, kube::PodPhase::failed, 0, 10), es::ChangeKind::added, at(10));
     CHECK(m.take_reports().empty()); // one early failure is not a mass failure
@@ -301,7 +301,7 @@ TEST_CASE("mass failure: workflow-wide and per type, once each, with minimum fin
 }
 
 TEST_CASE("mass failure stays quiet under the threshold", "[detectors][mass]") {
-    // 2 of 31 failed (sporadic race, HYPERFLOW.md §6)
+    // 2 of 31 failed (sporadic race, real HyperFlow runs)
     es::Monitor<es::MassFailureDetector> m(context_of({{"frequency", 31}}), es::SentinelSettings{});
     for (int i = 1; i <= 31; ++i)
         m.on_pod(pod_of("frequency", i, i % 15 == 0 ? kube::PodPhase::failed : kube::PodPhase::succeeded, 0, 10),

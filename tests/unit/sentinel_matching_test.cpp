@@ -1,4 +1,4 @@
-// Matching Kubernetes objects to workflow tasks, with real HyperFlow names (HYPERFLOW.md §2).
+// Matching Kubernetes objects to workflow tasks, with real HyperFlow names (HyperFlow on Kubernetes).
 #include <execution_sentinel/settings.hpp>
 #include <execution_sentinel/task_matching.hpp>
 #include <execution_sentinel/workflow_state.hpp>
@@ -287,7 +287,7 @@ TEST_CASE("the matching rule can be replaced", "[matching]") {
 }
 
 TEST_CASE("an inventory without task types (real workflow.json through the conductor) still binds", "[matching]") {
-    // HYPERFLOW.md §7.7: the conductor reads "fun", absent in real workflow.json: every task_type is "".
+    // real HyperFlow runs: the conductor reads "fun", absent in real workflow.json: every task_type is "".
     es::MonitoringContext ctx;
     ctx.namespace_ = "ns";
     ctx.engine_pod_name = "engine";

@@ -1,4 +1,4 @@
-// The sans-io Monitor with the built-in detectors: the workflow conductor's expectations (HYPERFLOW.md §7) and
+// The sans-io Monitor with the built-in detectors: the workflow conductor's expectations (HyperFlow on Kubernetes) and
 // whole runs driven by synthetic pod/Job sequences.
 #include <execution_sentinel/monitor.hpp>
 
@@ -29,7 +29,7 @@ es::MonitoringContext conductor_context() {
     return c;
 }
 
-/// BRCA1/GBR (conductor E2E, HYPERFLOW.md §4.2): 11 individuals, merge, sifting, mutation_overlap, frequency.
+/// BRCA1/GBR (conductor E2E, real HyperFlow runs): 11 individuals, merge, sifting, mutation_overlap, frequency.
 es::MonitoringContext brca1_context() {
     es::MonitoringContext c;
     c.namespace_ = "wf-1000g-20260806-151759";

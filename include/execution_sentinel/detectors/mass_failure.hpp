@@ -15,7 +15,7 @@ namespace execution_sentinel {
 ///    finished (a whole phase failing at once points to bad input or a bad image).
 /// Severity critical, once per scope ("workflow", "type/<type>"). Sets WatchSummary::mass_failure.
 /// Defaults: threshold 0.3, min_finished 10, min_finished_per_type 5 (SentinelSettings).
-/// Note: a HyperFlow task whose script fails usually leaves its pod Succeeded (HYPERFLOW.md §3.3); the ratio
+/// Note: a HyperFlow task whose script fails usually leaves its pod Succeeded (HyperFlow on Kubernetes); the ratio
 /// counts what the cluster shows (pods and Jobs that failed).
 class MassFailureDetector {
 public:

@@ -1,4 +1,4 @@
-// The one backoff policy of the client, client-go's reflector policy (K8S.md §2): 0.8 s doubling to a 30 s
+// The one backoff policy of the client, client-go's reflector policy: 0.8 s doubling to a 30 s
 // cap, jitter 1.0 (a delay d becomes a value in [d, 2d)), reset to the start after 2 minutes without backing
 // off, and the server's Retry-After honoured. Pure: `now` is passed in and the random source is seeded, so a
 // test replays exactly the same delays.

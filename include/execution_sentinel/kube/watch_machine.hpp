@@ -41,7 +41,7 @@
 
 namespace execution_sentinel::kube {
 
-/// The knobs of the protocol. Defaults carry client-go's values (K8S.md §2).
+/// The knobs of the protocol. Defaults carry client-go's values.
 struct WatchMachineOptions {
     std::uint32_t page_size = 500;                        ///< list `limit`; 0 = unpaginated
     bool bookmarks = true;                                ///< ask for `allowWatchBookmarks`

@@ -235,7 +235,7 @@ inline boost::json::string_view str_or(const boost::json::object& o, std::string
 
 // ------------------------------------------------------------------------------------------------ task Job
 
-/// What varies between HyperFlow task Jobs. Defaults are the conductor's values (HYPERFLOW.md §3).
+/// What varies between HyperFlow task Jobs. Defaults are the conductor's values (HyperFlow on Kubernetes).
 struct TaskJobOptions {
     std::string namespace_name = "default";
     std::string name;         ///< job_name(...)
