@@ -6,6 +6,7 @@
 
 #include <execution_sentinel/kube/backoff.hpp>
 #include <execution_sentinel/kube/client.hpp>
+#include <execution_sentinel/kube/detail/credentials_util.hpp>
 #include <execution_sentinel/kube/detail/http_util.hpp>
 #include <execution_sentinel/kube/error.hpp>
 #include <execution_sentinel/kube/objects.hpp>
@@ -56,19 +57,7 @@ boost::asio::awaitable<std::vector<LogLine>> tail(Client& client, std::string na
 
 /// "2024-05-01T10:00:00Z": RFC 3339 in UTC, whole seconds (the precision `sinceTime` is given in; the kubelet
 /// returns lines at or after it, so the deduplicator drops the few repeated ones).
-inline std::string format_since_time(Timestamp t) {
-    using namespace std::chrono;
-    auto secs = floor<seconds>(t);
-    auto days = floor<std::chrono::days>(secs);
-    year_month_day ymd{days};
-    hh_mm_ss hms{secs - days};
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
-}
+inline std::string format_since_time(Timestamp t) { return detail::format_rfc3339(t); }
 
 /// Splits "2024-05-01T10:00:00.123456789Z text" into time and text. A line without a valid timestamp prefix
 /// keeps its whole text and gets `fallback` (the previous line's time) as its time.
