@@ -1,6 +1,6 @@
 // Umbrella header: the stable public headers of execution-sentinel.
 // The simulated cluster for tests and demos is separate: <execution_sentinel/testing/fake_cluster.hpp> and
-// <execution_sentinel/testing/scenario.hpp>.
+// <execution_sentinel/testing/scenario.hpp>; so is the container log reader: <execution_sentinel/kube/logs.hpp>.
 #ifndef EXECUTION_SENTINEL_HPP
 #define EXECUTION_SENTINEL_HPP
 
@@ -19,7 +19,6 @@
 #include <execution_sentinel/kube/watch_machine.hpp>
 #include <execution_sentinel/kube/watcher.hpp>
 #include <execution_sentinel/kube/exec.hpp>
-#include <execution_sentinel/kube/logs.hpp>
 
 // The workflow model, detectors and the sentinel
 #include <execution_sentinel/context.hpp>

@@ -4,36 +4,45 @@
 # Usage: scripts/test.sh   (fresh Debian 12 machine: installs dependencies first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SECONDS=0
+step() { echo "== [$(date -u +%H:%M:%S), ${SECONDS}s] $*"; }
 root=$(pwd)
 jobs=${JOBS:-$(nproc)}
 scripts/install-deps.sh
 
-echo "== build (warnings in our own code are errors)"
+step "build (warnings in our own code are errors)"
 cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DEXECUTION_SENTINEL_WERROR=ON >/dev/null
 cmake --build build/test -j "$jobs"
 
-echo "== tests"
+step "tests"
 (cd build/test && ctest --output-on-failure -j 1)
 
-echo "== packaging: find_package and add_subdirectory consumers"
+step "packaging: find_package and add_subdirectory consumers, header-only and compiled"
 rm -rf build/prefix build/consumer-fp build/consumer-as
 cmake --install build/test --prefix build/prefix >/dev/null
 cmake -S tests/consumers/find_package -B build/consumer-fp -DCMAKE_PREFIX_PATH="$root/build/prefix" >/dev/null
 cmake --build build/consumer-fp -j "$jobs" >/dev/null
 build/consumer-fp/consumer
+build/consumer-fp/consumer_compiled
 cmake -S tests/consumers/add_subdirectory -B build/consumer-as -DEXECUTION_SENTINEL_SOURCE="$root" >/dev/null
 cmake --build build/consumer-as -j "$jobs" >/dev/null
 build/consumer-as/consumer
+build/consumer-as/consumer_compiled
 
-echo "== unit and integration tests and the fuzz smoke runs under ASan + UBSan"
+step "unit and integration tests and the fuzz smoke runs under ASan + UBSan"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DEXECUTION_SENTINEL_SANITIZE=ON \
   -DEXECUTION_SENTINEL_BUILD_EXAMPLES=OFF -DEXECUTION_SENTINEL_BUILD_BENCHMARKS=OFF \
   -DEXECUTION_SENTINEL_BUILD_TOOLS=OFF -DEXECUTION_SENTINEL_HEADER_CHECKS=OFF -DEXECUTION_SENTINEL_BUILD_FUZZ=ON >/dev/null
 cmake --build build/asan -j "$jobs"
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 1)
-echo "== the report channel under ThreadSanitizer (multi-threaded io_context)"
-mkdir -p build/tsan
-tsan_flags=(-std=c++20 -g -O1 -fsanitize=thread -Wno-tsan -Iinclude -Itests/support -DBOOST_ASIO_NO_DEPRECATED)
-g++ "${tsan_flags[@]}" tests/support/main.cpp tests/unit/channel_test.cpp -o build/tsan/channel_tsan -lboost_json -pthread
-TSAN_OPTIONS="halt_on_error=1" build/tsan/channel_tsan
-echo "all tests passed"
+if [ -x scripts/tsan.sh ] || [ -f scripts/tsan.sh ]; then
+  echo "== ThreadSanitizer: the report channel and the sentinel over FakeCluster on a multi-threaded io_context"
+  bash scripts/tsan.sh
+else
+  echo "== the report channel under ThreadSanitizer (multi-threaded io_context)"
+  mkdir -p build/tsan
+  tsan_flags=(-std=c++20 -g -O1 -fsanitize=thread -Wno-tsan -Iinclude -Itests/support -DBOOST_ASIO_NO_DEPRECATED)
+  g++ "${tsan_flags[@]}" tests/support/main.cpp tests/unit/channel_test.cpp -o build/tsan/channel_tsan -lboost_json -pthread
+  TSAN_OPTIONS="halt_on_error=1" build/tsan/channel_tsan
+fi
+step "all tests passed"

@@ -103,9 +103,8 @@ int main() try {
             return;
         }
         std::cout << "summary: " << boost::json::serialize(es::to_json(summary)) << "\n";
-        if (summary.timed_out) std::cout << "outcome: timeout\n";
-        else if (summary.mass_failure || (summary.exit_code && *summary.exit_code != 0)) std::cout << "outcome: failed\n";
-        else std::cout << "outcome: completed\n";
+        // succeeded, failed (non-zero exit code, mass failure, or no exit code at all) or timed_out
+        std::cout << "outcome: " << es::to_string(summary.outcome()) << "\n";
     });
 
     io.run(); // returns when watch() has ended and the reports are drained

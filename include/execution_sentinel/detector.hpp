@@ -49,7 +49,8 @@ namespace execution_sentinel {
 /// The outcome of one API call or stream attempt, as the driver saw it.
 struct ApiCall {
     bool ok = false;
-    std::string_view what; ///< e.g. "watch pods", "list jobs", "exec completion probe"
+    std::string_view what;    ///< e.g. "watch pods", "list jobs", "exec completion probe"
+    std::string_view cause{}; ///< why it failed, in words (error and the server's answer); empty when ok
 };
 
 /// The result of reading the engine's completion file.

@@ -93,12 +93,22 @@ public:
         });
     }
 
-    void on_api_call(bool ok, std::string_view what, Timestamp now) {
+    /// One API call or stream attempt: `cause` says why it failed (see ApiCall).
+    void on_api_call(bool ok, std::string_view what, Timestamp now) { on_api_call(ok, what, {}, now); }
+    void on_api_call(bool ok, std::string_view what, std::string_view cause, Timestamp now) {
         begin(now);
-        ApiCall call{ok, what};
+        ApiCall call{ok, what, cause};
         each([&](auto& d) {
             if constexpr (HasApiCallHook<std::remove_cvref_t<decltype(d)>>) d.on_api_call(state_, call, now, sink_);
         });
+    }
+
+    /// The driver's feeds changed health (FeedHealth, workflow_state.hpp). Kept in the state for the
+    /// detectors' next inputs (the straggler check pauses while task states are stale; connectivity is
+    /// restored only when every feed is healthy again).
+    void on_feed_health(FeedHealth health, Timestamp now) {
+        begin(now);
+        state_.set_feed_health(std::move(health));
     }
 
     void on_completion_probe(const CompletionProbe& probe, Timestamp now) {

@@ -4,6 +4,7 @@
 #define EXECUTION_SENTINEL_REPORT_HPP
 
 #include <execution_sentinel/kube/objects.hpp>
+#include <execution_sentinel/kube/rfc3339.hpp>
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -110,106 +111,11 @@ public:
     using std::invalid_argument::invalid_argument;
 };
 
-namespace detail {
+/// RFC 3339 UTC with milliseconds: "2026-11-23T05:36:11.123Z" (kube/rfc3339.hpp, the library's one formatter).
+inline std::string format_timestamp(Timestamp t) { return kube::format_rfc3339(t, kube::Rfc3339Precision::milliseconds); }
 
-// Howard Hinnant's civil-date algorithms (public domain).
-inline constexpr std::int64_t es_days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
-    y -= m <= 2;
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-struct EsCivil {
-    std::int64_t y;
-    unsigned m, d;
-};
-
-inline constexpr EsCivil es_civil_from_days(std::int64_t z) noexcept {
-    z += 719468;
-    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = static_cast<unsigned>(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    return {y + (m <= 2), m, d};
-}
-
-} // namespace detail
-
-/// RFC 3339 UTC with milliseconds: "2026-11-23T05:36:11.123Z".
-inline std::string format_timestamp(Timestamp t) {
-    using namespace std::chrono;
-    const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
-    std::int64_t days = ms / 86'400'000;
-    std::int64_t rem = ms % 86'400'000;
-    if (rem < 0) {
-        rem += 86'400'000;
-        --days;
-    }
-    const auto c = detail::es_civil_from_days(days);
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(c.y), c.m, c.d,
-                  static_cast<int>(rem / 3'600'000), static_cast<int>(rem / 60'000 % 60),
-                  static_cast<int>(rem / 1000 % 60), static_cast<int>(rem % 1000));
-    return buf;
-}
-
-/// Parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)"; nullopt when malformed.
-inline std::optional<Timestamp> parse_rfc3339(std::string_view s) noexcept {
-    auto digits = [&](std::size_t pos, std::size_t n, int& out) {
-        if (pos + n > s.size()) return false;
-        int v = 0;
-        for (std::size_t i = pos; i < pos + n; ++i) {
-            if (s[i] < '0' || s[i] > '9') return false;
-            v = v * 10 + (s[i] - '0');
-        }
-        out = v;
-        return true;
-    };
-    int y, mo, d, h, mi, se;
-    if (!digits(0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(5, 2, mo) || s[7] != '-' || !digits(8, 2, d) ||
-        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(11, 2, h) || s[13] != ':' || !digits(14, 2, mi) ||
-        s[16] != ':' || !digits(17, 2, se))
-        return std::nullopt;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
-    if (y < 1678 || y > 2261) return std::nullopt; // outside what a nanosecond time point holds
-    std::size_t pos = 19;
-    std::int64_t frac_ns = 0;
-    if (pos < s.size() && s[pos] == '.') {
-        ++pos;
-        std::int64_t scale = 100'000'000;
-        std::size_t start = pos;
-        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-            frac_ns += (s[pos] - '0') * scale;
-            scale /= 10;
-            ++pos;
-        }
-        if (pos == start) return std::nullopt;
-    }
-    std::int64_t offset_s = 0;
-    if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
-        ++pos;
-    } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
-        int oh, om;
-        if (!digits(pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(pos + 4, 2, om))
-            return std::nullopt;
-        offset_s = (oh * 3600 + om * 60) * (s[pos] == '-' ? -1 : 1);
-        pos += 6;
-    } else {
-        return std::nullopt;
-    }
-    if (pos != s.size()) return std::nullopt;
-    const std::int64_t secs = detail::es_days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
-                              h * 3600 + mi * 60 + se - offset_s;
-    return Timestamp{std::chrono::duration_cast<Clock::duration>(std::chrono::seconds{secs} +
-                                                                  std::chrono::nanoseconds{frac_ns})};
-}
+/// Parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)"; nullopt when malformed (kube/rfc3339.hpp).
+inline std::optional<Timestamp> parse_rfc3339(std::string_view s) noexcept { return kube::parse_rfc3339(s); }
 
 /// {"type","severity","sequence","timestamp","task_name","task_type","completed_tasks","total_tasks",
 ///  "message","details"}; `kind` repeats `type` for consumers of the original tool's field name.

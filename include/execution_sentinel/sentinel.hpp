@@ -19,6 +19,7 @@
 #include <execution_sentinel/detector.hpp>
 #include <execution_sentinel/monitor.hpp>
 #include <execution_sentinel/report.hpp>
+#include <execution_sentinel/sentinel_policy.hpp>
 #include <execution_sentinel/settings.hpp>
 #include <execution_sentinel/summary.hpp>
 
@@ -38,12 +39,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -52,106 +55,45 @@ namespace execution_sentinel {
 /// How the Sentinel talks to the cluster. Aggregate: use designated initializers. The defaults suit a real
 /// cluster; tests shorten them.
 struct SentinelOptions {
-    /// Options of the Kubernetes client. `on_request`, when set, is called after the Sentinel's own observer
-    /// (which feeds the connectivity detector); it may run on any thread of the executor.
+    /// Options of the Kubernetes client. `on_request`, when set, sees every HTTP attempt; it may run on any
+    /// thread of the executor. `log` receives the Sentinel's log lines too: a watcher that starts failing
+    /// (with the cause and the delay before the next attempt), its cause changing, every 10th failure in a row,
+    /// and its recovery. Empty = no log.
     kube::ClientOptions client{};
-    /// Backoff between failed list/watch attempts of every watcher (default 0.8 s doubling to 30 s, jitter).
+    /// Backoff between failed list/watch attempts of every watcher (default 0.8 s doubling to 30 s, jitter
+    /// never past 30 s, started again once a watch is healthy). Every watcher retries until watch() ends.
     kube::BackoffOptions watch_backoff{};
+    /// A quiet watch stream open this long counts as working (for connectivity restoration and task-state
+    /// freshness); a stream that delivers an event counts at once. Default 2 s.
+    std::chrono::milliseconds stream_settle{2000};
     /// Period of the clock tick that drives time-based detectors (stragglers). Default 1 s; 0 is read as 1 s.
     std::chrono::milliseconds tick_interval{1000};
     /// Limit of one completion-file probe (exec `cat`), connect to exit. Default 30 s; 0 = none.
     std::chrono::milliseconds exec_timeout{30'000};
     /// Also watch the namespace's Events (OOM and scheduling evidence). Default true.
     bool watch_events = true;
+    /// Fail at start instead of retrying: when the API server is unreachable, refuses the credentials or
+    /// answers garbage before the first successful list, watch() ends by throwing the kube::Error with the
+    /// cause (docs/embedding.md, "Failing fast at start"). Default false: retry until the timeout.
+    bool fail_fast = false;
+    /// With fail_fast: consecutive transient failures (refused, timeout, 429, 5xx) of one watcher before
+    /// watch() gives up at start. Default 3.
+    int fail_fast_attempts = 3;
 };
 
 namespace detail {
 
-inline ChangeKind es_change_kind(kube::WatchEventType t) noexcept {
-    switch (t) {
-    case kube::WatchEventType::added: return ChangeKind::added;
-    case kube::WatchEventType::deleted: return ChangeKind::deleted;
-    default: return ChangeKind::modified;
-    }
-}
-
-/// The engine pod among the pods the engine watcher sees (pure): not being deleted and not finished; Running
-/// before Pending; then `preferred` (the context's engine_pod_name); then the newest. Empty when none.
-inline std::string choose_engine_pod(const std::vector<const kube::Pod*>& pods, std::string_view preferred) {
-    const kube::Pod* best = nullptr;
-    auto rank = [&](const kube::Pod& p) {
-        return std::tuple(p.phase == kube::PodPhase::running, !preferred.empty() && p.meta.name == preferred,
-                          p.meta.creation_timestamp, p.meta.name);
-    };
-    for (const kube::Pod* p : pods) {
-        if (p->meta.deletion_timestamp) continue;
-        if (p->phase == kube::PodPhase::succeeded || p->phase == kube::PodPhase::failed) continue;
-        if (!best || rank(*p) > rank(*best)) best = p;
-    }
-    return best ? best->meta.name : std::string();
-}
-
-/// A label selector that finds the replacement of an engine pod known only by name: its `component` label
-/// (HyperFlow's engine Deployment sets component=hyperflow-engine), else its `app` + `name` labels; empty
-/// when the pod has none of them (pure).
-inline std::string engine_follow_selector(const kube::Labels& labels) {
-    if (auto* c = labels.find("component")) return "component=" + *c;
-    auto* app = labels.find("app");
-    auto* name = labels.find("name");
-    if (app && name) return "app=" + *app + ",name=" + *name;
-    return {};
-}
-
 /// The completion probe from an exec result (pure): the file was read when `cat` exited 0.
 inline CompletionProbe completion_probe_from(const kube::ExecResult& r) {
-    CompletionProbe p;
-    if (r.exit_code == 0) {
-        p.file_found = true;
-        p.content = r.stdout_data;
-    } else {
-        p.error = "cat exited with status " + std::to_string(r.exit_code);
-        if (!r.stderr_data.empty()) p.error += ": " + r.stderr_data.substr(0, 300);
-    }
-    return p;
+    return completion_probe_from(r.exit_code, r.stdout_data, r.stderr_data);
 }
 
-/// API call outcomes recorded by the client's observer (any thread) and fed to the monitor on its strand.
-/// Bounded: past `max_entries`, the oldest outcomes are dropped (the connectivity detector needs only
-/// the recent run of failures).
-class ApiCallLog {
-public:
-    struct Entry {
-        bool ok = false;
-        std::string what;
-        Timestamp at{};
-    };
-    static constexpr std::size_t max_entries = 1024;
-
-    void record(bool ok, std::string what, Timestamp at) {
-        std::lock_guard lock(mutex_);
-        if (!active_) return;
-        if (entries_.size() >= max_entries) entries_.erase(entries_.begin(), entries_.begin() + max_entries / 2);
-        entries_.push_back({ok, std::move(what), at});
-    }
-    std::vector<Entry> take() {
-        std::lock_guard lock(mutex_);
-        return std::exchange(entries_, {});
-    }
-    void set_active(bool active) {
-        std::lock_guard lock(mutex_);
-        active_ = active;
-        if (!active) entries_.clear();
-    }
-
-private:
-    std::mutex mutex_;
-    std::vector<Entry> entries_;
-    bool active_ = false;
+/// A completion probe and what it says about contact with the API (a failed call or not, and why).
+struct ProbeOutcome {
+    CompletionProbe probe{};
+    bool api_failed = false; ///< the API could not be reached or answered garbage
+    std::string cause{};
 };
-
-/// Whether an HTTP attempt counts as the API answering (for the connectivity detector): anything but a
-/// transport failure, 429 or 5xx. A 404 or 403 is an answer.
-inline bool api_answered(const kube::RequestOutcome& o) noexcept { return !kube::is_retryable(o.ec); }
 
 } // namespace detail
 
@@ -184,7 +126,7 @@ public:
         : executor_(ex), strand_(boost::asio::make_strand(ex)), options_(std::move(options)),
           cluster_(cluster ? std::move(*cluster) : load_cluster(settings)),
           monitor_(std::move(context), std::move(settings), std::move(detectors)...), channel_(ex),
-          api_log_(std::make_shared<detail::ApiCallLog>()) {}
+          feeds_(options_.stream_settle), gate_(options_.fail_fast, options_.fail_fast_attempts) {}
 
     Sentinel(const Sentinel&) = delete;
     Sentinel& operator=(const Sentinel&) = delete;
@@ -199,8 +141,11 @@ public:
     /// channel is closed; summary() still gives the state reached. kube::Error(operation_in_progress) when
     /// watch() was called before on this Sentinel. kube::Error for fatal API failures of the watches (401
     /// after a credential refresh, 403 RBAC, 400) or of the completion probe (401, 403 on pods/exec).
-    /// Transient failures (refused or lost connections, 429, 5xx, 410 Expired) never end the watch: they are
-    /// retried with backoff and fed to the connectivity detector.
+    /// Transient failures (refused or lost connections, 429, 5xx, 410 Expired, garbage answers) never end the
+    /// watch: every watcher retries them with backoff until watch() ends, feeds them to the connectivity
+    /// detector (with their cause) and logs them (SentinelOptions::client.log). With SentinelOptions::fail_fast,
+    /// failures before the first successful list end the watch instead (StartupGate, sentinel_policy.hpp:
+    /// unreachable, credentials refused, TLS rejected, garbage answers), with the kube::Error of the cause.
     ///
     /// Runs on a strand of the Sentinel's executor; completes on the awaiting coroutine's executor. The
     /// Sentinel must outlive the operation.
@@ -233,24 +178,65 @@ private:
 
     const MonitoringContext& context() const noexcept { return monitor_.context(); }
 
-    kube::WatchOptions watch_options(std::string label_selector, std::string field_selector = {}) const {
+    kube::WatchOptions watch_options(std::string feed, std::string label_selector, std::string field_selector = {}) {
         kube::WatchOptions o;
         o.label_selector = std::move(label_selector);
         o.field_selector = std::move(field_selector);
         o.backoff = options_.watch_backoff;
+        o.on_attempt = [this, feed = std::move(feed)](const kube::WatchAttempt& a) { on_attempt(feed, a); };
         return o;
     }
 
-    /// Feeds the API outcomes recorded since the last call, then publishes the monitor's reports.
-    void drain_api_calls() {
-        for (auto& e : api_log_->take()) monitor_.on_api_call(e.ok, e.what, e.at);
+    /// Registers a watcher as a feed while it lives (its health is sampled at every input and tick).
+    template <class T> struct FeedRegistration {
+        Sentinel& self;
+        std::string name;
+        FeedRegistration(Sentinel& s, std::string n, const kube::Watcher<T>& w) : self(s), name(std::move(n)) {
+            self.samplers_[name] = [&w] {
+                return FeedSample{w.synced(), w.streaming(), w.stats().watch_requests, w.stream_events()};
+            };
+        }
+        ~FeedRegistration() {
+            self.samplers_.erase(name);
+            self.feeds_.remove(name);
+        }
+        FeedRegistration(const FeedRegistration&) = delete;
+        FeedRegistration& operator=(const FeedRegistration&) = delete;
+    };
+
+    void sample_feeds(Timestamp now) {
+        for (auto& [name, sample] : samplers_) feeds_.sample(name, sample(), now);
+        auto h = feeds_.health(now, monitor_.state().feed_health());
+        if (!(h == monitor_.state().feed_health())) monitor_.on_feed_health(std::move(h), now);
     }
+
+    void log(const std::string& line) {
+        if (options_.client.log) options_.client.log(line);
+    }
+
+    /// Every list/watch attempt of every watcher (inside its next(), on the strand): log line, connectivity
+    /// input, fail-fast decision (throws the cause to end watch()).
+    void on_attempt(const std::string& feed, const kube::WatchAttempt& a) {
+        const auto now = Clock::now();
+        if (auto line = attempt_log_.on_attempt(feed, a)) log(*line);
+        sample_feeds(now);
+        const std::string what = std::string(a.kind == kube::WatchAttempt::Kind::list ? "list " : "watch ") + feed;
+        monitor_.on_api_call(a.ok, what, a.ok ? std::string() : a.describe(), now);
+        publish_reports();
+        if (gate_.should_end(feed, a)) {
+            auto e = gate_.error_for(a);
+            log("sentinel: giving up: " + std::string(e.what()));
+            throw e;
+        }
+    }
+
     void publish_reports() {
         for (auto& r : monitor_.take_reports()) channel_.publish(std::move(r));
     }
     template <class F> void feed(F&& f) {
-        drain_api_calls();
-        f(Clock::now());
+        const auto now = Clock::now();
+        sample_feeds(now);
+        f(now);
         publish_reports();
     }
 
@@ -267,7 +253,7 @@ private:
     boost::asio::awaitable<void> poll_loop(kube::Client& client);
     boost::asio::awaitable<void> tick_loop();
     boost::asio::awaitable<void> timeout_loop();
-    boost::asio::awaitable<CompletionProbe> probe_completion(kube::Client& client, std::string pod);
+    boost::asio::awaitable<detail::ProbeOutcome> probe_completion(kube::Client& client, std::string pod);
 
     void set_engine_pod(std::string name) {
         if (name == engine_pod_) return;
@@ -281,7 +267,10 @@ private:
     kube::ClusterConfig cluster_;
     monitor_type monitor_;
     ReportChannel channel_;
-    std::shared_ptr<detail::ApiCallLog> api_log_;
+    FeedTracker feeds_;
+    StartupGate gate_;
+    AttemptLog attempt_log_;
+    std::map<std::string, std::function<FeedSample()>> samplers_; ///< live watchers, by feed name
     std::atomic<bool> started_{false};
     std::string engine_pod_;
     boost::asio::steady_timer* poll_timer_ = nullptr;
@@ -307,14 +296,7 @@ template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::
 }
 
 template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::run() {
-    kube::ClientOptions copts = options_.client;
-    auto log = api_log_;
-    copts.on_request = [log, user = options_.client.on_request](const kube::RequestOutcome& o) {
-        log->record(detail::api_answered(o), o.resource, Clock::now());
-        if (user) user(o);
-    };
-    api_log_->set_active(true);
-    kube::Client client(strand_, cluster_, std::move(copts));
+    kube::Client client(strand_, cluster_, options_.client);
     std::exception_ptr failure;
     try {
         feed([&](Timestamp now) { monitor_.on_tick(now); }); // the monitor's clock starts now
@@ -336,7 +318,6 @@ template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::
         failure = std::current_exception();
     }
     poll_timer_ = nullptr;
-    api_log_->set_active(false);
     publish_reports();
     channel_.close();
     if (failure) std::rethrow_exception(failure);
@@ -346,7 +327,9 @@ template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::
 template <Detector... Ds>
 template <class T>
 boost::asio::awaitable<void> Sentinel<Ds...>::object_loop(kube::Client& client, std::string label_selector) {
-    kube::Watcher<T> watcher(client, context().namespace_, watch_options(std::move(label_selector)));
+    const std::string feed_name = std::is_same_v<T, kube::Pod> ? "pods" : "jobs";
+    kube::Watcher<T> watcher(client, context().namespace_, watch_options(feed_name, std::move(label_selector)));
+    FeedRegistration<T> registration(*this, feed_name, watcher);
     for (;;) {
         auto ev = co_await watcher.next();
         if (ev.type == kube::WatchEventType::synced) {
@@ -369,7 +352,8 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::event_lo
         co_await forever.async_wait(boost::asio::use_awaitable);
         co_return;
     }
-    kube::Watcher<kube::Event> watcher(client, context().namespace_, watch_options({}));
+    kube::Watcher<kube::Event> watcher(client, context().namespace_, watch_options("events", {}));
+    FeedRegistration<kube::Event> registration(*this, "events", watcher);
     for (;;) {
         auto ev = co_await watcher.next();
         // A deleted Event (expired after its TTL) is no news; neither is a sync.
@@ -383,25 +367,27 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::engine_l
     const std::string& name = context().engine_pod_name;
     std::string selector = context().engine_pod_selector;
     for (;;) {
-        // By selector (follows a restarted engine), else by name until that pod is gone.
+        // By selector (follows a restarted engine), else by name until that pod is gone (sentinel_policy.hpp).
+        auto target = detail::engine_watch_target(name, selector);
         kube::Watcher<kube::Pod> watcher(client, context().namespace_,
-                                         selector.empty() ? watch_options({}, "metadata.name=" + name)
-                                                          : watch_options(selector));
+                                         watch_options("engine", std::move(target.label_selector),
+                                                       std::move(target.field_selector)));
+        FeedRegistration<kube::Pod> registration(*this, "engine", watcher);
         for (;;) {
             auto ev = co_await watcher.next();
             if (!watcher.synced()) continue;
             set_engine_pod(detail::choose_engine_pod(watcher.store().list(), name));
-            if (engine_pod_.empty() && selector.empty() && ev.type == kube::WatchEventType::deleted) {
-                // The named engine pod was deleted: follow its Deployment by its labels, if it has any.
-                selector = detail::engine_follow_selector(ev.object.meta.labels);
-                if (!selector.empty()) break;
+            // The named engine pod was deleted: follow its Deployment by its labels, if it has any.
+            if (auto next = detail::engine_follow_after(ev.type, ev.object, engine_pod_, selector)) {
+                selector = std::move(*next);
+                break;
             }
         }
     }
 }
 
 template <Detector... Ds>
-boost::asio::awaitable<CompletionProbe> Sentinel<Ds...>::probe_completion(kube::Client& client, std::string pod) {
+boost::asio::awaitable<detail::ProbeOutcome> Sentinel<Ds...>::probe_completion(kube::Client& client, std::string pod) {
     kube::ExecRequest req;
     req.namespace_ = context().namespace_;
     req.pod = std::move(pod);
@@ -409,18 +395,21 @@ boost::asio::awaitable<CompletionProbe> Sentinel<Ds...>::probe_completion(kube::
     req.command = {"cat", context().completion_signal_path};
     req.timeout = options_.exec_timeout;
     req.max_output_bytes = 4096; // an exit code and a newline
-    CompletionProbe probe;
+    detail::ProbeOutcome out;
     try {
-        probe = detail::completion_probe_from(co_await kube::exec(client, std::move(req)));
+        out.probe = detail::completion_probe_from(co_await kube::exec(client, std::move(req)));
     } catch (const kube::Error& e) {
-        const auto ec = e.code();
-        if (ec == kube::error::forbidden || ec == kube::error::unauthorized) throw;
-        probe.error = e.what();
+        if (detail::probe_error_ends_watch(e.code())) throw;
+        out.probe.error = e.what();
+        out.api_failed = detail::probe_error_is_connectivity(e.code());
+        out.cause = e.code().message() + ": " + e.diagnostics().to_string();
     } catch (const boost::system::system_error& e) {
         if (e.code() == boost::asio::error::operation_aborted) throw;
-        probe.error = e.what();
+        out.probe.error = e.what();
+        out.api_failed = true;
+        out.cause = e.what();
     }
-    co_return probe;
+    co_return out;
 }
 
 template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::poll_loop(kube::Client& client) {
@@ -433,8 +422,11 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::poll_loo
     const auto interval = std::max(monitor_.settings().poll_interval, std::chrono::milliseconds(1));
     for (;;) {
         if (!engine_pod_.empty()) {
-            auto probe = co_await probe_completion(client, engine_pod_);
-            feed([&](Timestamp now) { monitor_.on_completion_probe(probe, now); });
+            auto outcome = co_await probe_completion(client, engine_pod_);
+            feed([&](Timestamp now) {
+                monitor_.on_api_call(!outcome.api_failed, "exec completion probe", outcome.cause, now);
+                monitor_.on_completion_probe(outcome.probe, now);
+            });
             if (monitor_.finished()) co_return;
         }
         timer.expires_after(interval);
@@ -462,5 +454,16 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::timeout_
 }
 
 } // namespace execution_sentinel
+
+// DefaultMonitor and DefaultSentinel are compiled once by <execution_sentinel/src.hpp> under
+// EXECUTION_SENTINEL_SEPARATE_COMPILATION.
+#if EXECUTION_SENTINEL_EXTERN_TEMPLATES
+namespace execution_sentinel {
+extern template class Monitor<ProgressDetector, OomKillDetector, StragglerDetector, MassFailureDetector,
+                              ConnectivityDetector, CompletionDetector>;
+extern template class Sentinel<ProgressDetector, OomKillDetector, StragglerDetector, MassFailureDetector,
+                               ConnectivityDetector, CompletionDetector>;
+} // namespace execution_sentinel
+#endif
 
 #endif // EXECUTION_SENTINEL_SENTINEL_HPP

@@ -32,9 +32,15 @@ inline constexpr std::string_view to_string(LogLevel l) noexcept {
     return "INFO";
 }
 
+/// The shortest poll interval accepted from SENTINEL_POLL_INTERVAL, `.env` and the command line: each poll
+/// opens a new exec connection to the engine pod (TLS and WebSocket), so a shorter interval only loads the
+/// API server.
+inline constexpr std::chrono::milliseconds min_poll_interval{100};
+
 /// All settings, with their defaults. Durations are std::chrono::milliseconds.
 struct SentinelSettings {
-    /// How often the engine's completion file is read and periodic checks run. Default 10 s; must be > 0.
+    /// How often the engine's completion file is read and periodic checks run. Default 10 s; at least
+    /// min_poll_interval (100 ms) when read by load_settings.
     std::chrono::milliseconds poll_interval{10'000};
     /// The watch ends with timed_out after this long without the engine's exit code. Default 3600 s; > 0.
     std::chrono::milliseconds timeout{3'600'000};
@@ -218,10 +224,13 @@ inline SentinelSettings load_settings(const EnvLookup& env, const std::map<std::
         if (auto it = dotenv.find(name); it != dotenv.end()) return it->second;
         return std::nullopt;
     };
-    auto duration = [&](const std::string& name, std::chrono::milliseconds& out, bool positive) {
+    auto duration = [&](const std::string& name, std::chrono::milliseconds& out, bool positive,
+                        std::chrono::milliseconds minimum = std::chrono::milliseconds{0}) {
         if (auto v = get(name)) {
             auto d = parse_duration(*v);
             if (!d) throw SettingsError(name, "expected a duration such as 10, 10s, 1.5, 500ms, 2m or 1h");
+            if (minimum.count() > 0 && *d < minimum)
+                throw SettingsError(name, "must be at least " + std::to_string(minimum.count()) + "ms");
             if (positive && d->count() <= 0) throw SettingsError(name, "must be greater than zero");
             out = *d;
         }
@@ -245,7 +254,7 @@ inline SentinelSettings load_settings(const EnvLookup& env, const std::map<std::
             out = static_cast<int>(*d);
         }
     };
-    duration("SENTINEL_POLL_INTERVAL", s.poll_interval, true);
+    duration("SENTINEL_POLL_INTERVAL", s.poll_interval, true, min_poll_interval);
     duration("SENTINEL_TIMEOUT", s.timeout, true);
     number("SENTINEL_STRAGGLER_MULTIPLIER", s.straggler_multiplier, 1.0, 1000.0, "between 1 and 1000");
     number("SENTINEL_MASS_FAILURE_THRESHOLD", s.mass_failure_threshold, 0.0, 1.0, "a ratio between 0 and 1");

@@ -10,13 +10,32 @@
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace execution_sentinel {
+
+/// How a watch ended, in one word: what an orchestrator (and the command's exit status) decides on.
+enum class WatchOutcome : std::uint8_t {
+    succeeded, ///< the engine wrote exit code 0 and there was no mass failure
+    failed,    ///< a non-zero exit code, a mass failure, or no exit code at all (success cannot be proven)
+    timed_out, ///< the time limit passed before the engine wrote its exit code
+};
+
+/// "succeeded", "failed", "timed_out".
+inline constexpr std::string_view to_string(WatchOutcome o) noexcept {
+    switch (o) {
+    case WatchOutcome::succeeded: return "succeeded";
+    case WatchOutcome::failed: return "failed";
+    case WatchOutcome::timed_out: return "timed_out";
+    }
+    return "failed";
+}
 
 struct WatchSummary {
     int total_tasks = 0;     ///< inventory size (plus tasks found that the inventory does not list)
@@ -33,6 +52,15 @@ struct WatchSummary {
     /// finished and were deleted before the watch saw them, their last update was missed, or they ran
     /// agglomerated in another task's Job). Included in completed_tasks.
     int inferred_completed = 0;
+
+    /// The outcome, in order of precedence: timed out; failed on a mass failure or a non-zero exit code;
+    /// succeeded on exit code 0; failed when there is no exit code at all (the watch was cancelled or ended
+    /// on an error: success cannot be proven).
+    WatchOutcome outcome() const noexcept {
+        if (timed_out) return WatchOutcome::timed_out;
+        if (mass_failure || !exit_code) return WatchOutcome::failed;
+        return *exit_code == 0 ? WatchOutcome::succeeded : WatchOutcome::failed;
+    }
 
     friend bool operator==(const WatchSummary&, const WatchSummary&) = default;
 };

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,19 +96,54 @@ inline bool es_has_letter(std::string_view s) noexcept {
     return false;
 }
 
-inline void es_resolve_type(ParsedTaskName& p, const std::vector<std::string>& known_types) {
-    for (auto& k : known_types)
-        if (!k.empty() && type_slug(k) == p.type_slug) {
-            p.task_type = k;
-            p.known_type = true;
-            return;
-        }
+} // namespace detail
+
+/// The known task types, each once in first-seen order, indexed by their name form (type_slug) so that a name
+/// maps back to its type in O(log n). Built in O(n log n); the rule and the parsers use it for every object.
+class TaskTypeIndex {
+public:
+    TaskTypeIndex() = default;
+    /// Empty names are skipped, repeated names kept once (the first).
+    explicit TaskTypeIndex(const std::vector<std::string>& types) {
+        for (auto& t : types) add(t);
+    }
+
+    /// Adds `type` unless it is empty or already known. Two types with the same slug: the first one wins.
+    void add(const std::string& type) {
+        if (type.empty() || !names_.insert(type).second) return;
+        types_.push_back(type);
+        by_slug_.emplace(type_slug(type), types_.size() - 1);
+    }
+
+    /// The first known type whose slug is `slug`, or nullptr.
+    const std::string* by_slug(std::string_view slug) const {
+        auto it = by_slug_.find(slug);
+        return it == by_slug_.end() ? nullptr : &types_[it->second];
+    }
+
+    const std::vector<std::string>& types() const noexcept { return types_; }
+    std::size_t size() const noexcept { return types_.size(); }
+
+private:
+    std::vector<std::string> types_;
+    std::set<std::string, std::less<>> names_;
+    std::map<std::string, std::size_t, std::less<>> by_slug_;
+};
+
+namespace detail {
+
+inline void es_resolve_type(ParsedTaskName& p, const TaskTypeIndex& known_types) {
+    if (const std::string* k = known_types.by_slug(p.type_slug)) {
+        p.task_type = *k;
+        p.known_type = true;
+        return;
+    }
     p.task_type = p.type_slug;
     for (auto& c : p.task_type)
         if (c == '-') c = '_';
 }
 
-inline std::optional<ParsedTaskName> es_parse_new_form(std::string_view name, const std::vector<std::string>& known) {
+inline std::optional<ParsedTaskName> es_parse_new_form(std::string_view name, const TaskTypeIndex& known) {
     auto parts = es_split_dash(name);
     if (parts.size() < 4) return std::nullopt;
     if (!parts[0].starts_with("job") || parts[0].size() < 4) return std::nullopt;
@@ -127,7 +163,7 @@ inline std::optional<ParsedTaskName> es_parse_new_form(std::string_view name, co
     return p;
 }
 
-inline std::optional<ParsedTaskName> es_parse_legacy_form(std::string_view name, const std::vector<std::string>& known) {
+inline std::optional<ParsedTaskName> es_parse_legacy_form(std::string_view name, const TaskTypeIndex& known) {
     auto parts = es_split_dash(name);
     if (parts.size() < 3 || parts[0].empty()) return std::nullopt;
     auto proc = es_small_number(parts.back());
@@ -158,14 +194,19 @@ inline bool es_pod_suffix(std::string_view token) noexcept {
 /// `-<procId>-<firingId>`, matched as a whole against `known_types` (so "individuals-merge" is
 /// individuals_merge, never individuals); legacy `<rand>-<type>-<procId>` is accepted when the new form does
 /// not apply. nullopt when the name follows neither form.
-inline std::optional<ParsedTaskName> parse_job_name(std::string_view name, const std::vector<std::string>& known_types = {}) {
+inline std::optional<ParsedTaskName> parse_job_name(std::string_view name, const TaskTypeIndex& known_types) {
     if (!detail::es_name_chars_ok(name)) return std::nullopt;
     if (auto p = detail::es_parse_new_form(name, known_types)) return p;
     return detail::es_parse_legacy_form(name, known_types);
 }
 
+/// As above with the known types as a list (indexed on each call: for many names, build a TaskTypeIndex once).
+inline std::optional<ParsedTaskName> parse_job_name(std::string_view name, const std::vector<std::string>& known_types = {}) {
+    return parse_job_name(name, TaskTypeIndex(known_types));
+}
+
 /// Parses a task pod name `<job name>-<5 chars>` (used when the pod carries no job-name label).
-inline std::optional<ParsedTaskName> parse_pod_name(std::string_view name, const std::vector<std::string>& known_types = {}) {
+inline std::optional<ParsedTaskName> parse_pod_name(std::string_view name, const TaskTypeIndex& known_types) {
     if (!detail::es_name_chars_ok(name)) return std::nullopt;
     auto dash = name.rfind('-');
     bool has_suffix = dash != std::string_view::npos && detail::es_pod_suffix(name.substr(dash + 1));
@@ -175,6 +216,11 @@ inline std::optional<ParsedTaskName> parse_pod_name(std::string_view name, const
     if (has_suffix)
         if (auto p = detail::es_parse_legacy_form(name.substr(0, dash), known_types)) return p;
     return detail::es_parse_legacy_form(name, known_types);
+}
+
+/// As above with the known types as a list.
+inline std::optional<ParsedTaskName> parse_pod_name(std::string_view name, const std::vector<std::string>& known_types = {}) {
+    return parse_pod_name(name, TaskTypeIndex(known_types));
 }
 
 // ------------------------------------------------------------------------------------------- the rule
@@ -207,21 +253,20 @@ struct MatchDecision {
 /// The overridable rule. Any callable with this signature works; see DefaultTaskRule.
 using MatchRule = std::function<MatchDecision(const MatchCandidate&)>;
 
-inline std::vector<std::string> known_task_types(const MonitoringContext& ctx) {
-    std::vector<std::string> types;
-    auto add = [&](const std::string& t) {
-        if (t.empty()) return;
-        for (auto& x : types)
-            if (x == t) return;
-        types.push_back(t);
-    };
-    for (auto& t : ctx.task_inventory) add(t.task_type);
+/// The task types a context names, indexed: the inventory's types, then dag_structure's (each key, then the
+/// types it depends on), each once in that order. O(n log n) in the number of names.
+inline TaskTypeIndex task_type_index(const MonitoringContext& ctx) {
+    TaskTypeIndex index;
+    for (auto& t : ctx.task_inventory) index.add(t.task_type);
     for (auto& [t, ups] : ctx.dag_structure) {
-        add(t);
-        for (auto& u : ups) add(u);
+        index.add(t);
+        for (auto& u : ups) index.add(u);
     }
-    return types;
+    return index;
 }
+
+/// The task types a context names, in the order of task_type_index.
+inline std::vector<std::string> known_task_types(const MonitoringContext& ctx) { return task_type_index(ctx).types(); }
 
 /// HyperFlow's naming (HyperFlow on Kubernetes): not a task when it is the engine (its name, engine_pod_selector,
 /// a container named engine_container or "hflow-tools"), a helper (labels `component`, `role` or `name`; an
@@ -231,7 +276,7 @@ class DefaultTaskRule {
 public:
     explicit DefaultTaskRule(const MonitoringContext& ctx)
         : engine_pod_name_(ctx.engine_pod_name), engine_container_(ctx.engine_container),
-          known_types_(known_task_types(ctx)) {
+          known_types_(task_type_index(ctx)) {
         try {
             engine_selector_ = LabelSelector::parse(ctx.engine_pod_selector);
         } catch (const std::invalid_argument&) {
@@ -278,7 +323,7 @@ public:
         return d;
     }
 
-    const std::vector<std::string>& known_types() const noexcept { return known_types_; }
+    const std::vector<std::string>& known_types() const noexcept { return known_types_.types(); }
 
 private:
     static MatchDecision not_task(ObjectRole role, std::string why) {
@@ -291,7 +336,7 @@ private:
     std::string engine_pod_name_;
     std::string engine_container_;
     LabelSelector engine_selector_;
-    std::vector<std::string> known_types_;
+    TaskTypeIndex known_types_;
     std::multimap<std::string, std::string> inventory_names_; // name → type
 };
 

@@ -33,6 +33,18 @@ using Timestamp = kube::Timestamp;
 
 enum class ChangeKind : std::uint8_t { added, modified, deleted };
 
+/// How current the driver's picture of the cluster is, as the driver reports it (Monitor::on_feed_health).
+/// A feed is one watch ("pods", "jobs", "events", "engine"); it is healthy when its list is folded in and its
+/// stream works (delivered an event, or stayed open for a short settling time).
+struct FeedHealth {
+    bool known = false;       ///< false until a driver reports feed health: then every state counts as fresh
+    bool tasks_fresh = true;  ///< the feeds of task state (pods, Jobs) are healthy: task states are current
+    bool all_healthy = true;  ///< every feed is healthy (contact with the API is fully back)
+    std::optional<Timestamp> healthy_since{}; ///< since when every feed has been healthy (set when all_healthy)
+    std::vector<std::string> unhealthy{};     ///< names of the feeds that are not healthy
+    friend bool operator==(const FeedHealth&, const FeedHealth&) = default;
+};
+
 enum class TaskStatus : std::uint8_t { pending, running, succeeded, failed };
 
 inline constexpr std::string_view to_string(TaskStatus s) noexcept {
@@ -276,6 +288,12 @@ public:
     int pending() const noexcept { return counts_.pending; }
     /// Tasks observed on the cluster.
     int observed() const noexcept { return observed_; }
+
+    /// What the driver last said about its feeds. Detectors must not judge task states while
+    /// tasks_stale(): a watch that is down or not yet resynced leaves finished tasks looking as running.
+    const FeedHealth& feed_health() const noexcept { return feed_health_; }
+    bool tasks_stale() const noexcept { return feed_health_.known && !feed_health_.tasks_fresh; }
+    void set_feed_health(FeedHealth h) { feed_health_ = std::move(h); }
 
     /// The engine pod's current name: the last running engine pod seen, else the context's name.
     const std::string& engine_pod_name() const noexcept { return engine_pod_name_; }
@@ -570,6 +588,7 @@ private:
     int observed_ = 0;
     std::string engine_pod_name_;
     bool engine_pod_running_ = false;
+    FeedHealth feed_health_{};
 };
 
 } // namespace execution_sentinel

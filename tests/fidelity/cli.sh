@@ -153,16 +153,23 @@ expect_status "context file missing" 2 "$bin" watch --context does-not-exist.jso
 expect_one_error_line "context file missing" "does-not-exist.json"
 
 echo '{"namespace": "ns", "engine_pod_name": "engine-1"}' >good.json
-for bad in abc 0 -5 nan 1e400; do
+for bad in abc 0 -5 nan 1e400 1e-9 0.05; do
   expect_status "--poll $bad" 2 "$bin" watch --context good.json --poll "$bad"
   expect_one_error_line "--poll $bad" "--poll"
 done
+expect_status "demo --poll 1e-9" 2 "$bin" demo --scenario happy.json --poll 1e-9
+expect_one_error_line "demo --poll 1e-9" "--poll: must be at least 0.1 seconds"
 expect_status "--timeout 0" 2 "$bin" watch --context good.json --timeout 0
 expect_one_error_line "--timeout 0" "--timeout"
 expect_status "--output yaml" 2 "$bin" watch --context good.json --output yaml
 expect_one_error_line "--output yaml" "--output"
 expect_status "SENTINEL_POLL_INTERVAL invalid" 2 env SENTINEL_POLL_INTERVAL=soon "$bin" watch --context good.json
 expect_one_error_line "SENTINEL_POLL_INTERVAL invalid" "SENTINEL_POLL_INTERVAL"
+expect_status "SENTINEL_POLL_INTERVAL=1e-9" 2 env SENTINEL_POLL_INTERVAL=1e-9 "$bin" watch --context good.json
+expect_one_error_line "SENTINEL_POLL_INTERVAL=1e-9" "SENTINEL_POLL_INTERVAL: must be at least 100ms"
+mkdir -p dotenv && (cd dotenv && echo 'SENTINEL_POLL_INTERVAL=10ms' >.env && cp ../good.json .)
+expect_status "SENTINEL_POLL_INTERVAL=10ms in .env" 2 sh -c "cd dotenv && \"$bin\" watch --context good.json"
+expect_one_error_line "SENTINEL_POLL_INTERVAL=10ms in .env" "SENTINEL_POLL_INTERVAL: must be at least 100ms"
 expect_status "kubeconfig missing" 2 "$bin" watch --context good.json --kubeconfig "$tmp/none.yaml"
 expect_one_error_line "kubeconfig missing" "kubeconfig"
 printf 'apiVersion: v1\nclusters: [[[\n' >broken.yaml
@@ -175,6 +182,31 @@ expect_status "demo with a bad scenario" 2 "$bin" demo --scenario badscenario.js
 expect_one_error_line "demo with a bad scenario" "badscenario.json" "proc_id"
 expect_status "simulate --port 70000" 2 "$bin" simulate --scenario happy.json --port 70000
 expect_one_error_line "simulate --port 70000" "--port"
+if [ -x "$cluster_bin" ]; then
+  expect_status "execution-sentinel-cluster --port 70000" 2 "$cluster_bin" --scenario happy.json --port 70000
+  expect_one_error_line "execution-sentinel-cluster --port 70000" "execution-sentinel-cluster: --port"
+  expect_status "execution-sentinel-cluster with a bad scenario" 2 "$cluster_bin" --scenario badscenario.json
+  expect_one_error_line "execution-sentinel-cluster with a bad scenario" "badscenario.json" "proc_id"
+fi
+
+# ------------------------------------------------------------------------------------------ output errors → 5
+# The reader goes away after 10 bytes: the watch stops at once (not at its timeout) with its own status.
+start=$(date +%s)
+timeout -s KILL 60 bash -c "\"$bin\" demo --scenario endless.json --poll 0.2 --timeout 50 --output json 2>head.err | head -c 10 >/dev/null; exit \${PIPESTATUS[0]}"
+head_status=$?
+elapsed=$(( $(date +%s) - start ))
+if [ "$head_status" = 5 ] && [ "$elapsed" -lt 30 ]; then ok "stdout closed early (| head -c 10): exit 5 after ${elapsed} s";
+else not_ok "stdout closed early: exit $head_status after ${elapsed} s, expected 5 well before the timeout" "$(cat head.err)"; fi
+grep -q "cannot write to standard output" head.err && ok "stdout closed early: the message says so" \
+  || not_ok "stdout closed early: message" "$(cat head.err)"
+start=$(date +%s)
+timeout -s KILL 60 "$bin" demo --scenario endless.json --poll 0.2 --timeout 50 --output json >/dev/full 2>full.err
+full_status=$?
+elapsed=$(( $(date +%s) - start ))
+if [ "$full_status" = 5 ] && [ "$elapsed" -lt 30 ]; then ok "stdout full (>/dev/full): exit 5 after ${elapsed} s";
+else not_ok "stdout full: exit $full_status after ${elapsed} s, expected 5 well before the timeout" "$(cat full.err)"; fi
+grep -q "No space left on device" full.err && ok "stdout full: the message says so" || not_ok "stdout full: message" "$(cat full.err)"
+expect_status "version >/dev/full" 5 sh -c "\"$bin\" version >/dev/full"
 
 # ------------------------------------------------------------------------------------------ demo runs
 expect_status "demo: a successful run" 0 "$bin" demo --scenario happy.json --poll 0.2 --output json
@@ -222,9 +254,42 @@ if [ -s sim.kubeconfig ] && [ -s sim-context.json ]; then
     --poll 0.2 --timeout 30 --output json
   check_ndjson "watch with a refused token" cluster_unreachable 4 'isinstance(summary, dict)'
   if grep -q "wrong-token-0123456789" out err; then not_ok "the token appears in the output"; else ok "the token is not printed"; fi
+  # Nothing listens on the server's address: the watch fails fast at start with 4, long before its timeout.
+  sed 's#^\(\s*server:\s*\).*#\1https://127.0.0.1:1#' sim.kubeconfig >refused.kubeconfig
+  start=$(date +%s)
+  expect_status "watch against a closed port" 4 "$bin" watch --context sim-context.json --kubeconfig refused.kubeconfig \
+    --timeout 60 --output json
+  elapsed=$(( $(date +%s) - start ))
+  [ "$elapsed" -lt 30 ] && ok "a closed port ends the run after ${elapsed} s" || not_ok "a closed port: ${elapsed} s"
+  grep -q "127.0.0.1:1\|connect" err && ok "a closed port: the cause is on stderr" || not_ok "a closed port: stderr" "$(cat err)"
   expect_status "watch with an unknown --kube-context" 2 "$bin" watch --context sim-context.json \
     --kubeconfig sim.kubeconfig --kube-context nope
   expect_one_error_line "watch with an unknown --kube-context" "nope"
+
+  # A field of the kubeconfig far too large (a 1 MiB token) is an input error naming the field, not "unreachable".
+  python3 - sim.kubeconfig big-token.kubeconfig <<'PYEOF'
+import re, sys
+text = open(sys.argv[1]).read()
+open(sys.argv[2], "w").write(re.sub(r"(?m)^(\s*token:\s*).*$", lambda m: m.group(1) + "A" * (1 << 20), text, count=1))
+PYEOF
+  expect_status "watch with a 1 MiB token" 2 "$bin" watch --context sim-context.json --kubeconfig big-token.kubeconfig \
+    --poll 0.2 --timeout 30 --output json
+  if grep -q "token" err && [ "$(wc -c <err)" -lt 2000 ]; then ok "watch with a 1 MiB token: the message names the field";
+  else not_ok "watch with a 1 MiB token: message" "$(head -c 500 err)"; fi
+
+  # A context whose dag_structure is a 100,000-type chain: the start-up is linear and counts towards --timeout.
+  python3 - sim-context.json chain.json <<'PYEOF'
+import json, sys
+ctx = json.load(open(sys.argv[1]))
+ctx["namespace"] = "cli-chain"
+ctx["dag_structure"] = {f"step_{i}": ([f"step_{i-1}"] if i else []) for i in range(100000)}
+json.dump(ctx, open(sys.argv[2], "w"))
+PYEOF
+  start=$(date +%s)
+  expect_status "watch with a 100k-type dag_structure chain and --timeout 2" 3 "$bin" watch --context chain.json \
+    --kubeconfig sim.kubeconfig --poll 0.5 --timeout 2 --output json
+  elapsed=$(( $(date +%s) - start ))
+  [ "$elapsed" -lt 30 ] && ok "100k-type chain: ended after ${elapsed} s" || not_ok "100k-type chain: ended after ${elapsed} s"
 else
   not_ok "simulate did not write its files" "$(cat sim.err)"
 fi

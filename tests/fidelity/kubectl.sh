@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real kubectl (1.32) against FakeCluster: version, get pods/jobs -o json with a label selector, table output,
 # get --watch seeing an update, logs, exec (the completion signal, a missing file, an unknown command), create and
-# delete. Usage: bash kubectl.sh <path-to-execution-sentinel-cluster>. Exit 77 = skipped (no kubectl).
+# delete. Usage: bash kubectl.sh <path-to-execution-sentinel-cluster>. Exit 77 = skipped (no kubectl or no python3).
 set -u
 cluster_bin=${1:?usage: kubectl.sh <path-to-execution-sentinel-cluster>}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,7 +10,11 @@ if ! command -v kubectl >/dev/null 2>&1; then
   exit 77
 fi
 py=/usr/bin/python3
-[ -x "$py" ] || py=python3
+[ -x "$py" ] || py=$(command -v python3 || true)
+if [ -z "$py" ]; then
+  echo "SKIP: python3 is needed to check kubectl's JSON output"
+  exit 77
+fi
 
 tmp=$(mktemp -d)
 server_pid=

@@ -19,6 +19,13 @@ void fuzz_one(std::string_view data);
     std::fprintf(stderr, "undocumented exception escaped: %s\n", what);
     std::abort();
 }
+
+/// A property the parser promises for every input: when it does not hold, report it and abort.
+inline void expect(bool holds, const char* property) {
+    if (holds) return;
+    std::fprintf(stderr, "property violated: %s\n", property);
+    std::abort();
+}
 } // namespace execution_sentinel::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

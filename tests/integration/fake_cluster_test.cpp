@@ -1,6 +1,7 @@
 // FakeCluster over real HTTPS, checked with a raw Beast client written here (not the project's kube client),
 // so the server cannot pass by agreeing with the client under test.
 #include <execution_sentinel/testing/fake_cluster.hpp>
+#include <execution_sentinel/testing/detail/object_store.hpp> // the simulated cluster's own RFC 3339 helpers
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>

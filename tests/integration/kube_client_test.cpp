@@ -3,6 +3,7 @@
 #include <execution_sentinel/kube/config.hpp>
 #include <execution_sentinel/kube/exec.hpp>
 #include <execution_sentinel/kube/logs.hpp>
+#include <execution_sentinel/kube/watcher.hpp>
 #include <execution_sentinel/testing/certificates.hpp>
 #include <execution_sentinel/testing/fake_cluster.hpp>
 
@@ -15,6 +16,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -24,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace asio = boost::asio;
@@ -102,6 +105,23 @@ boost::json::object pod_json(const std::string& name, const std::string& phase =
 
 void ensure_pod(const std::string& ns, const std::string& name) {
     if (!cluster().get("pods", ns, name)) cluster().create("pods", ns, pod_json(name));
+}
+
+/// The "fake-cert" context with the client certificate replaced by one from `bundle`.
+kube::ClusterConfig with_client_certificate(const es_testing::CertificateBundle& bundle) {
+    auto cfg = config("fake-cert");
+    kube::CredentialSource source;
+    source.client_certificate_pem = bundle.client_certificate_pem;
+    source.client_key_pem = bundle.client_key_pem;
+    source.origin = "test kubeconfig, user \"stranger\"";
+    cfg.credentials = kube::CredentialProvider::create(std::move(source));
+    return cfg;
+}
+
+boost::json::object small_pod(const std::string& name) {
+    return boost::json::parse(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
+                              R"("},"spec":{"containers":[{"name":"main","image":"busybox"}]},"status":{"phase":"Running"}})")
+        .as_object();
 }
 
 } // namespace
@@ -481,4 +501,173 @@ TEST_CASE("logs: an unknown container is an error, a missing pod is not_found", 
         }());
     });
     CHECK(e2.code() == kube::error::bad_request);
+}
+
+// ------------------------------------------------------------------- hostile or misconfigured peers
+
+TEST_CASE("a client certificate the server refuses in the TLS handshake is an authentication failure, at once",
+          "[client][integration][tls][hardening]") {
+    auto& fc = cluster();
+    struct Case {
+        const char* what;
+        es_testing::CertificateBundle bundle;
+    };
+    std::vector<Case> cases;
+    cases.push_back({"signed by another CA", es_testing::generate_certificates()});
+    es_testing::CertificateOptions short_lived;
+    short_lived.validity_days = 0; // valid from one hour ago until one hour ago
+    cases.push_back({"expired, from another CA", es_testing::generate_certificates(short_lived)});
+    for (auto& c : cases) {
+        INFO(c.what);
+        asio::io_context ioc;
+        Recorder attempts;
+        kube::Client client(ioc.get_executor(), with_client_certificate(c.bundle), fast_options(attempts));
+        auto e = expect_error([&] { run(ioc, client.get_json("/api/v1/namespaces/default/pods")); });
+        CHECK(e.code() == kube::error::client_certificate_rejected);
+        CHECK(kube::is_fatal(e.code()));
+        std::string message = e.what();
+        CHECK(message.find("rejected the client certificate") != std::string::npos);
+        CHECK(message.find("alert") != std::string::npos);
+        CHECK(message.find("BEGIN") == std::string::npos); // no PEM in the message
+        // One attempt and one with refreshed credentials; no retry loop until a timeout.
+        std::lock_guard lock(attempts.mutex);
+        CHECK(attempts.outcomes.size() <= 2);
+        for (auto& o : attempts.outcomes) CHECK(o.ec == kube::error::client_certificate_rejected);
+    }
+    // The cluster's own client certificate still works on the same server.
+    asio::io_context ioc;
+    Recorder attempts;
+    kube::Client client(ioc.get_executor(), config("fake-cert"), fast_options(attempts));
+    auto list = run(ioc, client.get_json("/api/v1/namespaces/default/pods"));
+    CHECK(list.at("kind").as_string() == "PodList");
+    (void)fc;
+}
+
+TEST_CASE("a list page beyond its byte or item cap fails clearly instead of growing the process",
+          "[client][integration][watcher][hardening]") {
+    auto& fc = cluster();
+    const std::string ns = "big-list";
+    for (int i = 0; i < 40; ++i) // once for all the sections below
+        if (!fc.get("pods", ns, "p" + std::to_string(i))) fc.create("pods", ns, small_pod("p" + std::to_string(i)));
+
+    SECTION("a unary answer larger than the request's limit") {
+        asio::io_context ioc;
+        Recorder attempts;
+        kube::Client client(ioc.get_executor(), config("fake-token"), fast_options(attempts));
+        auto e = expect_error(
+            [&] { run(ioc, client.get_json_once("/api/v1/namespaces/" + ns + "/pods", 2000)); });
+        CHECK(e.code() == kube::error::response_too_large);
+        CHECK(kube::is_fatal(e.code()));
+        CHECK(std::string(e.what()).find("2000 bytes") != std::string::npos);
+    }
+
+    for (bool by_items : {true, false}) {
+        DYNAMIC_SECTION("an unpaginated list page over the " << (by_items ? "item" : "byte") << " cap") {
+            asio::io_context ioc;
+            kube::Client client(ioc.get_executor(), config("fake-token"));
+            kube::WatchOptions o;
+            o.page_size = 0; // as from a server that ignores `limit`
+            o.backoff.initial = 20ms;
+            o.backoff.cap = 100ms;
+            if (by_items) o.max_list_page_items = 10;
+            else o.max_list_page_bytes = 4096;
+            kube::Watcher<kube::Pod> watcher(client, ns, o);
+            auto e = expect_error([&] {
+                run(ioc, [&]() -> asio::awaitable<int> {
+                    for (;;) (void)co_await watcher.next();
+                }());
+            });
+            CHECK(e.code() == kube::error::response_too_large);
+            std::string message = e.what();
+            CHECK(message.find(by_items ? "max_list_page_items" : "max_list_page_bytes") != std::string::npos);
+            CHECK(watcher.store().size() == 0); // nothing of the oversized page was kept
+        }
+    }
+
+    SECTION("within the caps the same list is delivered whole") {
+        asio::io_context ioc;
+        kube::Client client(ioc.get_executor(), config("fake-token"));
+        kube::WatchOptions o;
+        o.page_size = 0;
+        o.max_list_page_items = 40;
+        kube::Watcher<kube::Pod> watcher(client, ns, o);
+        int added = 0;
+        run(ioc, [&]() -> asio::awaitable<int> {
+            for (;;) {
+                auto ev = co_await watcher.next();
+                if (ev.type == kube::WatchEventType::synced) co_return 0;
+                ++added;
+            }
+        }());
+        CHECK(added == 40);
+    }
+}
+
+TEST_CASE("a token that would inject a header never reaches the server", "[client][integration][auth][hardening]") {
+    auto& fc = cluster();
+    auto before = fc.stats().requests;
+    asio::io_context ioc;
+    auto cfg = config("fake-token");
+    // The provider refuses it when built from a source ...
+    auto e = expect_error([&] {
+        kube::CredentialProvider::from_token(fc.bearer_token() + "\r\nX-Injected: y", "test token");
+    });
+    CHECK(e.code() == kube::error::config_invalid);
+    CHECK(std::string(e.what()).find("control character") != std::string::npos);
+    CHECK(std::string(e.what()).find(fc.bearer_token()) == std::string::npos); // the secret stays out
+    // ... and a user agent holding CR/LF is refused by the client before any byte is sent.
+    Recorder attempts;
+    auto options = fast_options(attempts);
+    options.user_agent = "agent\r\nX-Injected: y";
+    kube::Client client(ioc.get_executor(), cfg, options);
+    auto e2 = expect_error([&] { run(ioc, client.get_json("/api/v1/namespaces/default/pods")); });
+    CHECK(e2.code() == kube::error::config_invalid);
+    CHECK(fc.stats().requests == before);
+}
+
+TEST_CASE("a slow exec credential plugin does not block the executor", "[client][integration][auth][exec][hardening]") {
+    auto& fc = cluster();
+    char dir_template[] = "/tmp/es-slow-plugin-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template) != nullptr);
+    const std::string dir = dir_template;
+    const std::string done_marker = dir + "/done";
+    const std::string script = dir + "/plugin.sh";
+    {
+        std::FILE* f = std::fopen(script.c_str(), "w");
+        REQUIRE(f != nullptr);
+        std::string body = "#!/bin/sh\nsleep 3\ntouch '" + done_marker + "'\n"
+                           "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+                           "\"status\":{\"token\":\"" + fc.bearer_token() + "\"}}'\n";
+        std::fputs(body.c_str(), f);
+        std::fclose(f);
+        ::chmod(script.c_str(), 0755);
+    }
+    auto cfg = config("fake-token");
+    kube::CredentialSource source;
+    kube::ExecPluginConfig exec;
+    exec.command = script;
+    exec.api_version = "client.authentication.k8s.io/v1";
+    exec.interactive_mode = kube::ExecPluginConfig::InteractiveMode::never;
+    source.exec = exec;
+    source.origin = "test";
+    kube::CredentialProviderOptions po;
+    po.host_environment = std::vector<std::string>{"PATH=/usr/bin:/bin"};
+    cfg.credentials = kube::CredentialProvider::create(std::move(source), po);
+
+    asio::io_context ioc; // one thread: a blocking plugin would hold it
+    kube::Client client(ioc.get_executor(), cfg);
+    bool timer_fired = false, plugin_done_when_timer_fired = true, request_done = false;
+    asio::steady_timer timer(ioc, 100ms);
+    timer.async_wait([&](boost::system::error_code) {
+        timer_fired = true;
+        plugin_done_when_timer_fired = ::access(done_marker.c_str(), F_OK) == 0 || request_done;
+    });
+    auto list = run(ioc, client.get_json("/api/v1/namespaces/default/pods"), 30s);
+    request_done = true;
+    CHECK(list.at("kind").as_string() == "PodList");
+    CHECK(timer_fired);
+    CHECK_FALSE(plugin_done_when_timer_fired); // the timer ran while the plugin was still running
+    std::remove(done_marker.c_str());
+    std::remove(script.c_str());
+    ::rmdir(dir.c_str());
 }

@@ -12,7 +12,9 @@
 #include <boost/json.hpp>
 
 #include "catch.hpp"
+#include "hostile_server.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -440,5 +442,53 @@ TEST_CASE("watcher: cancellation and concurrent next()", "[kube][watcher][integr
         co_await t.settle(s.cluster, "pods");
         co_await t.stop();
         CHECK(t.errors.empty());
+    });
+}
+
+TEST_CASE("watcher: on_attempt sees garbage answers with their cause; a throwing observer ends next() and the "
+          "Watcher stays usable", "[integration][watcher][attempt]") {
+    std::atomic<bool> garbage{true}; // read on the server's thread
+    execution_sentinel::tests::HostileServer server({.respond = [&garbage](const std::string& target) {
+        execution_sentinel::tests::HostileResponse r;
+        if (garbage) {
+            r.content_type = "text/html";
+            r.body = "<html>captive portal</html>";
+        } else if (target.find("watch=true") != std::string::npos) {
+            r.body = R"({"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"8"}}})"
+                     "\n";
+        } else {
+            r.body = R"({"kind":"PodList","metadata":{"resourceVersion":"7"},"items":[]})";
+        }
+        return r;
+    }});
+    auto config = kube::load_kubeconfig_from_string(server.kubeconfig(), "hostile");
+    std::vector<kube::WatchAttempt> attempts;
+    bool throw_on_failure = true;
+    run([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        kube::Client client(ex, config);
+        auto o = fast_options();
+        o.on_attempt = [&](const kube::WatchAttempt& a) {
+            attempts.push_back(a);
+            if (!a.ok && throw_on_failure) throw std::runtime_error("observer stops: " + a.describe());
+        };
+        kube::Watcher<kube::Pod> w(client, "wf", o);
+        std::string stopped;
+        try {
+            co_await w.next();
+        } catch (const std::runtime_error& e) {
+            stopped = e.what();
+        }
+        CHECK(stopped.find("observer stops: list failed: malformed response") != std::string::npos);
+        CHECK(stopped.find("invalid JSON") != std::string::npos);
+        REQUIRE(attempts.size() == 1);
+        CHECK(attempts[0].error == kube::error::malformed_response);
+        CHECK(attempts[0].retry_in > 0ms);
+        // The observer lets it retry now; the server answers properly: the same Watcher lists and syncs.
+        throw_on_failure = false;
+        garbage = false;
+        auto ev = co_await w.next();
+        CHECK(ev.type == kube::WatchEventType::synced);
+        CHECK(attempts.back().ok);
+        CHECK(attempts.back().kind == kube::WatchAttempt::Kind::list);
     });
 }

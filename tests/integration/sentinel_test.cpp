@@ -48,6 +48,7 @@ es::SentinelOptions fast_options() {
     o.client.max_retries = 2;
     o.tick_interval = 50ms;
     o.exec_timeout = 5s;
+    o.stream_settle = 200ms;
     return o;
 }
 

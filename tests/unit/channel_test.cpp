@@ -21,7 +21,9 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <functional>
 #include <map>
+#include <numeric>
 #include <thread>
 #include <vector>
 
@@ -164,13 +166,15 @@ TEST_CASE("channel: progress reports are coalesced into the latest one when a su
     channel.close();
 
     auto rs = run(io, drain(slow));
-    auto seqs = sequences(rs);
-    REQUIRE_FALSE(seqs.empty());
-    CHECK(seqs.size() <= 5);
-    CHECK(std::is_sorted(seqs.begin(), seqs.end()));
-    CHECK(rs[rs.size() - 2].report.completed_tasks == 20); // the latest progress survives
-    CHECK(slow.coalesced_reports() == 20 - seqs.size());
+    // At capacity 4, the 5th, 9th, 13th and 17th reports each replace the four queued before them: the last
+    // replacement leaves 17 alone, then 18, 19 and 20 fit.
+    CHECK(sequences(rs) == std::vector<std::uint64_t>{17, 18, 19, 20});
+    REQUIRE(rs.size() == 5);
+    CHECK(rs[3].report.completed_tasks == 20); // the latest progress survives
+    CHECK(rs[4].ec == es::channel_error::closed);
+    CHECK(slow.coalesced_reports() == 16);
     CHECK(slow.lost_reports() == 0);
+    CHECK(slow.stats().delivered == 4);
 
     auto all = run(io, drain(roomy));
     CHECK(sequences(all).size() == 20);
@@ -229,7 +233,10 @@ TEST_CASE("channel: past capacity + overflow_limit, losses are reported in place
     REQUIRE(rs.size() == 6);
     CHECK(sequences(rs) == std::vector<std::uint64_t>{1, 2, 3, 4, 5});
     CHECK(rs[5].ec == es::channel_error::reports_lost);
-    CHECK_FALSE(rs[5].ec.message().empty());
+    CHECK(std::string(rs[5].ec.category().name()) == "execution_sentinel.channel");
+    CHECK(rs[5].ec.message().find("fell too far behind") != std::string::npos);
+    CHECK(sub.stats().delivered == 5);
+    CHECK(sub.stats().queued == 0);
 
     channel.publish(completion(13));
     channel.close();
@@ -393,7 +400,15 @@ TEST_CASE("channel: unsubscribing or destroying the channel completes a pending 
         poll(io);
         REQUIRE(got.size() == 1);
         CHECK(got[0].ec == asio::error::operation_aborted);
-        sub.unsubscribe(); // idempotent
+        CHECK_FALSE(sub.valid());
+        CHECK(channel.subscriber_count() == 0);
+        sub.unsubscribe(); // idempotent: no second completion, and later receives are refused
+        poll(io);
+        CHECK(got.size() == 1);
+        sub.async_receive(handler);
+        poll(io);
+        REQUIRE(got.size() == 2);
+        CHECK(got[1].ec == es::channel_error::unsubscribed);
     }
     es::ReportSubscription survivor;
     {
@@ -406,10 +421,10 @@ TEST_CASE("channel: unsubscribing or destroying the channel completes a pending 
         survivor.async_receive(handler); // pending when the channel goes away
     }
     poll(io);
-    REQUIRE(got.size() == 4);
-    CHECK(got[1].report.type == es::ReportType::COMPLETION);
-    CHECK(got[2].ec == es::channel_error::operation_in_progress);
-    CHECK(got[3].ec == es::channel_error::closed);
+    REQUIRE(got.size() == 5);
+    CHECK(got[2].report.type == es::ReportType::COMPLETION);
+    CHECK(got[3].ec == es::channel_error::operation_in_progress);
+    CHECK(got[4].ec == es::channel_error::closed);
 }
 
 TEST_CASE("channel: callback and use_future completion tokens", "[channel]") {
@@ -442,55 +457,87 @@ TEST_CASE("channel: multi-threaded publishers, subscribers and cancellations", "
     // Run under ThreadSanitizer to prove the locking (docs/embedding.md, "Threading").
     constexpr int publishers = 3;
     constexpr int per_publisher = 1500;
+    constexpr std::size_t published_each_kind = std::size_t{publishers} * per_publisher;
     constexpr int subscribers = 4;
     asio::thread_pool pool(4);
     es::ReportChannel channel(pool.get_executor());
 
+    // Room for every anomaly: these subscribers lose nothing, only progress reports may be coalesced.
     std::vector<es::ReportSubscription> subs;
     for (int i = 0; i < subscribers; ++i)
-        subs.push_back(channel.subscribe({.capacity = 16, .overflow_limit = publishers * per_publisher}));
-    auto progress_only = channel.subscribe({.capacity = 2});
+        subs.push_back(channel.subscribe({.capacity = 16, .overflow_limit = published_each_kind}));
+    // Two slots and the default overflow room (fewer than the anomalies published): may lose anomalies.
+    auto lossy = channel.subscribe({.capacity = 2});
 
-    auto consume = [&](es::ReportSubscription& sub) -> asio::awaitable<std::map<int, std::vector<std::uint64_t>>> {
-        std::map<int, std::vector<std::uint64_t>> by_publisher;
+    struct Tally {
+        std::map<int, std::vector<std::uint64_t>> anomalies; ///< sequences received, by publisher
+        std::size_t progress = 0;                           ///< progress reports received
+        std::size_t loss_markers = 0;                       ///< receives completed with reports_lost
+        std::size_t other_errors = 0;                       ///< any other error before closed
+    };
+    auto consume = [&](es::ReportSubscription& sub) -> asio::awaitable<Tally> {
+        Tally t;
         for (;;) {
             auto [ec, r] = co_await sub.async_receive(asio::as_tuple(asio::use_awaitable));
             if (ec == es::channel_error::closed) break;
-            if (ec) continue; // reports_lost: counted by the subscription
-            if (r.type != es::ReportType::PROGRESS) by_publisher[r.completed_tasks].push_back(r.sequence);
+            if (ec == es::channel_error::reports_lost) ++t.loss_markers;
+            else if (ec) ++t.other_errors;
+            else if (r.type == es::ReportType::PROGRESS) ++t.progress;
+            else t.anomalies[r.completed_tasks].push_back(r.sequence);
         }
-        co_return by_publisher;
+        co_return t;
     };
-    std::vector<std::future<std::map<int, std::vector<std::uint64_t>>>> results;
+    std::vector<std::future<Tally>> results;
     for (auto& s : subs) results.push_back(asio::co_spawn(asio::make_strand(pool), consume(s), asio::use_future));
-    auto progress_result = asio::co_spawn(pool, consume(progress_only), asio::use_future);
+    auto lossy_result = asio::co_spawn(pool, consume(lossy), asio::use_future);
 
-    // A subscriber that keeps starting and cancelling receives, and another that churns subscriptions.
-    std::atomic<bool> stop{false};
-    auto canceller = asio::co_spawn(
+    // A subscriber that keeps racing receives against a short timer (the loser is cancelled), until closed.
+    struct Racer {
+        std::size_t reports = 0, loss_markers = 0, in_progress = 0, other_errors = 0, delivered = 0, lost = 0;
+        bool closed = false;
+    };
+    auto racer = asio::co_spawn(
         asio::make_strand(pool),
-        [&]() -> asio::awaitable<int> {
+        [&]() -> asio::awaitable<Racer> {
             using namespace asio::experimental::awaitable_operators;
             auto sub = channel.subscribe({.capacity = 1, .overflow_limit = 0});
-            int rounds = 0;
-            while (!stop.load()) {
-                asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::microseconds(50));
+            Racer out;
+            auto count = [&](error_code ec) {
+                if (!ec) ++out.reports;
+                else if (ec == es::channel_error::reports_lost) ++out.loss_markers;
+                else if (ec == es::channel_error::operation_in_progress) ++out.in_progress;
+                else if (ec == es::channel_error::closed) out.closed = true;
+                else ++out.other_errors;
+            };
+            while (!out.closed) {
                 auto [ec, r] = co_await sub.async_receive(asio::as_tuple(asio::use_awaitable));
                 (void)r;
-                if (ec == es::channel_error::closed) break;
-                co_await (sub.async_receive(asio::as_tuple(asio::use_awaitable)) ||
-                          t.async_wait(asio::as_tuple(asio::use_awaitable)));
-                ++rounds;
+                count(ec);
+                if (out.closed) break;
+                asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::microseconds(50));
+                auto raced = co_await (sub.async_receive(asio::as_tuple(asio::use_awaitable)) ||
+                                       t.async_wait(asio::as_tuple(asio::use_awaitable)));
+                if (raced.index() == 0) count(std::get<0>(std::get<0>(raced)));
             }
-            co_return rounds;
+            out.delivered = sub.stats().delivered;
+            out.lost = sub.lost_reports();
+            co_return out;
         },
         asio::use_future);
+
+    // Subscriptions created and destroyed with a receive pending, from a thread outside the pool.
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> churn_started{0}, churn_completed{0}, churn_unexpected{0};
     std::thread churn([&] {
-        while (!stop.load()) {
+        do {
             auto s = channel.subscribe({.replay_latest_progress = true});
-            s.async_receive([](error_code, es::Report) {});
+            ++churn_started;
+            s.async_receive([&](error_code ec, es::Report) {
+                if (ec && ec != asio::error::operation_aborted && ec != es::channel_error::closed) ++churn_unexpected;
+                ++churn_completed;
+            });
             (void)s.stats();
-        }
+        } while (!stop.load());
     });
 
     std::vector<std::thread> threads;
@@ -505,20 +552,56 @@ TEST_CASE("channel: multi-threaded publishers, subscribers and cancellations", "
         });
     for (auto& t : threads) t.join();
     channel.close();
-    for (auto& f : results) {
-        auto by_publisher = f.get();
-        REQUIRE(by_publisher.size() == publishers);
-        for (auto& [p, seqs] : by_publisher) {
+
+    std::vector<std::uint64_t> all_sequences(per_publisher);
+    std::iota(all_sequences.begin(), all_sequences.end(), std::uint64_t{1});
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        INFO("subscriber " << i);
+        auto t = results[i].get();
+        CHECK(t.other_errors == 0);
+        CHECK(t.loss_markers == 0);
+        CHECK(subs[i].lost_reports() == 0);
+        REQUIRE(t.anomalies.size() == publishers);
+        for (auto& [p, seqs] : t.anomalies) {
             INFO("publisher " << p);
-            REQUIRE(seqs.size() == per_publisher);
-            CHECK(std::is_sorted(seqs.begin(), seqs.end()));
+            CHECK(seqs == all_sequences); // each publisher's anomalies, all of them, in publication order
         }
+        // Every progress report was either received or coalesced away, never dropped otherwise.
+        CHECK(t.progress + subs[i].coalesced_reports() == published_each_kind);
+        CHECK(subs[i].stats().delivered == t.progress + published_each_kind);
+        CHECK(subs[i].stats().queued == 0);
     }
-    auto lossy = progress_result.get();
-    (void)lossy;
-    CHECK(progress_only.lost_reports() + progress_only.stats().delivered > 0);
+
+    // The lossy subscriber: every report is accounted for as received, coalesced or lost, and what it
+    // received is still in order.
+    auto l = lossy_result.get();
+    CHECK(l.other_errors == 0);
+    std::size_t lossy_anomalies = 0;
+    for (auto& [p, seqs] : l.anomalies) {
+        INFO("publisher " << p);
+        CHECK(std::adjacent_find(seqs.begin(), seqs.end(), std::greater_equal<>()) == seqs.end());
+        lossy_anomalies += seqs.size();
+    }
+    CHECK(lossy_anomalies + lossy.lost_reports() == published_each_kind);
+    CHECK(l.progress + lossy.coalesced_reports() == published_each_kind);
+    CHECK(lossy.stats().delivered == l.progress + lossy_anomalies);
+    CHECK(l.loss_markers <= lossy.lost_reports());
+    CHECK((l.loss_markers > 0) == (lossy.lost_reports() > 0));
+
+    // Cancelled receives never leave a receive pending behind them, and the racer saw the end.
+    auto rc = racer.get();
+    CHECK(rc.closed);
+    CHECK(rc.in_progress == 0);
+    CHECK(rc.other_errors == 0);
+    // A report (or a loss) handed to a receive that lost the race is discarded by `||`: at most what was handed.
+    CHECK(rc.reports <= rc.delivered);
+    CHECK(rc.loss_markers <= rc.lost);
+
     stop = true;
     churn.join();
-    CHECK(canceller.get() >= 0);
     pool.join();
+    // Destroying a subscription completed its pending receive, exactly once each.
+    CHECK(churn_started.load() > 0);
+    CHECK(churn_completed.load() == churn_started.load());
+    CHECK(churn_unexpected.load() == 0);
 }

@@ -1,9 +1,9 @@
-// The pure logic of the execution-sentinel command: exit-code policy, NDJSON lines, argument validation and
-// the terminal view renderer.
+// The pure logic of the execution-sentinel command: exit-code policy, NDJSON lines, argument validation, the
+// terminal view (fed with typed reports, also ones produced by the real detectors), and the output writers'
+// handling of a closed or full output.
 #include "../../tools/execution-sentinel/arguments.hpp"
 #include "../../tools/execution-sentinel/exit_codes.hpp"
 #include "../../tools/execution-sentinel/ndjson.hpp"
-#include "../../tools/execution-sentinel/phase_counts.hpp"
 #include "../../tools/execution-sentinel/terminal.hpp"
 #include "../../tools/execution-sentinel/view.hpp"
 
@@ -11,16 +11,26 @@
 
 #include <execution_sentinel/context.hpp>
 #include <execution_sentinel/kube/parse.hpp>
+#include <execution_sentinel/monitor.hpp>
 #include <execution_sentinel/workflow_state.hpp>
 
 #include <boost/json.hpp>
 
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace cli = execution_sentinel::cli;
+namespace es = execution_sentinel;
+namespace kube = execution_sentinel::kube;
 namespace json = boost::json;
 
 namespace {
@@ -73,60 +83,60 @@ json::object context_1000genome() {
       .as_object();
 }
 
-json::object report(std::string_view text) { return json::parse(text).as_object(); }
+es::MonitoringContext context_1000genome_typed() { return es::context_from_json(context_1000genome()); }
+
+/// A report in the library's JSON form, read back into the typed Report the view consumes.
+es::Report report(std::string_view text) { return es::report_from_json(json::parse(text)); }
+
+es::WatchSummary summary(std::string_view text) { return es::summary_from_json(json::parse(text)); }
 
 } // namespace
 
-TEST_CASE("exit code policy", "[cli]") {
+TEST_CASE("a summary's outcome, and the exit code policy built on it", "[cli][summary]") {
   using cli::ExitCode;
-  cli::WatchOutcome o;
-  o.exit_code = 0;
-  CHECK(cli::exit_code_for(o) == ExitCode::succeeded);
-  o.exit_code = 1;
-  CHECK(cli::exit_code_for(o) == ExitCode::workflow_failed);
-  o.exit_code = 137;
-  CHECK(cli::exit_code_for(o) == ExitCode::workflow_failed);
+  es::WatchSummary s;
+  s.exit_code = 0;
+  CHECK(s.outcome() == es::WatchOutcome::succeeded);
+  CHECK(cli::exit_code_for(s.outcome(), false) == ExitCode::succeeded);
+  s.exit_code = 1;
+  CHECK(s.outcome() == es::WatchOutcome::failed);
+  CHECK(cli::exit_code_for(s.outcome(), false) == ExitCode::workflow_failed);
+  s.exit_code = 137;
+  CHECK(cli::exit_code_for(s.outcome(), false) == ExitCode::workflow_failed);
 
   SECTION("mass failure fails the run even when the engine wrote 0") {
-    o.exit_code = 0;
-    o.mass_failure = true;
-    CHECK(cli::exit_code_for(o) == ExitCode::workflow_failed);
+    s.exit_code = 0;
+    s.mass_failure = true;
+    CHECK(s.outcome() == es::WatchOutcome::failed);
   }
   SECTION("no exit code and no timeout cannot be called a success") {
-    o.exit_code.reset();
-    CHECK(cli::exit_code_for(o) == ExitCode::workflow_failed);
+    s.exit_code.reset();
+    CHECK(s.outcome() == es::WatchOutcome::failed);
+    CHECK(cli::exit_code_for(s.outcome(), false) == ExitCode::workflow_failed);
   }
   SECTION("timeout wins over failure, interruption over everything") {
-    o.exit_code.reset();
-    o.mass_failure = true;
-    o.timed_out = true;
-    CHECK(cli::exit_code_for(o) == ExitCode::timed_out);
-    o.interrupted = true;
-    CHECK(cli::exit_code_for(o) == ExitCode::interrupted);
+    s.exit_code.reset();
+    s.mass_failure = true;
+    s.timed_out = true;
+    CHECK(s.outcome() == es::WatchOutcome::timed_out);
+    CHECK(cli::exit_code_for(s.outcome(), false) == ExitCode::timed_out);
+    CHECK(cli::exit_code_for(s.outcome(), true) == ExitCode::interrupted);
+    s.exit_code = 0;
+    s.mass_failure = false;
+    CHECK(s.outcome() == es::WatchOutcome::timed_out);
   }
   SECTION("the codes are distinct and documented values") {
     std::set<int> codes;
     for (auto c : {ExitCode::succeeded, ExitCode::workflow_failed, ExitCode::usage_error, ExitCode::timed_out,
-                   ExitCode::cluster_unreachable, ExitCode::interrupted})
+                   ExitCode::cluster_unreachable, ExitCode::output_failed, ExitCode::interrupted})
       codes.insert(cli::to_int(c));
-    CHECK(codes == std::set<int>{0, 1, 2, 3, 4, 130});
+    CHECK(codes == std::set<int>{0, 1, 2, 3, 4, 5, 130});
   }
-}
-
-TEST_CASE("outcome from a summary in JSON form", "[cli]") {
-  auto ok = json::parse(R"({"total_tasks":8,"completed_tasks":8,"exit_code":0,"timed_out":false,"mass_failure":false})");
-  CHECK(cli::exit_code_for(cli::outcome_from_summary(ok.as_object(), false)) == cli::ExitCode::succeeded);
-  CHECK(cli::exit_code_for(cli::outcome_from_summary(ok.as_object(), true)) == cli::ExitCode::interrupted);
-  auto timeout = json::parse(R"({"exit_code":null,"timed_out":true,"mass_failure":false})");
-  auto const o = cli::outcome_from_summary(timeout.as_object(), false);
-  CHECK_FALSE(o.exit_code.has_value());
-  CHECK(cli::exit_code_for(o) == cli::ExitCode::timed_out);
-  auto failed = json::parse(R"({"exit_code":2})");
-  CHECK(cli::exit_code_for(cli::outcome_from_summary(failed.as_object(), false)) == cli::ExitCode::workflow_failed);
-  auto mistyped = json::parse(R"({"exit_code":"0","timed_out":"yes"})");
-  auto const m = cli::outcome_from_summary(mistyped.as_object(), false);
-  CHECK_FALSE(m.exit_code.has_value());
-  CHECK_FALSE(m.timed_out);
+  SECTION("the NDJSON outcome word is the summary's outcome word") {
+    for (auto o : {es::WatchOutcome::succeeded, es::WatchOutcome::failed, es::WatchOutcome::timed_out})
+      CHECK(cli::outcome_name(cli::exit_code_for(o, false)) == es::to_string(o));
+    CHECK(cli::outcome_name(ExitCode::output_failed) == "output_failed");
+  }
 }
 
 TEST_CASE("errors map to exit codes", "[cli]") {
@@ -139,23 +149,6 @@ TEST_CASE("errors map to exit codes", "[cli]") {
   }
 }
 
-TEST_CASE("which first-request failures end the run at once", "[cli]") {
-  namespace kube = execution_sentinel::kube;
-  for (auto e : {kube::error::connect_failed, kube::error::timeout, kube::error::tls_verification_failed,
-                 kube::error::tls_handshake_failed, kube::error::unauthorized, kube::error::forbidden,
-                 kube::error::credentials_unavailable}) {
-    CAPTURE(static_cast<int>(e));
-    CHECK(cli::stops_at_start(e));
-    CHECK(cli::exit_code_for_error(e) == cli::ExitCode::cluster_unreachable);
-  }
-  for (auto e : {kube::error::too_many_requests, kube::error::server_error, kube::error::connection_lost,
-                 kube::error::malformed_response, kube::error::not_found}) {
-    CAPTURE(static_cast<int>(e));
-    CHECK_FALSE(cli::stops_at_start(e));
-  }
-  CHECK_FALSE(cli::stops_at_start(std::make_error_code(std::errc::operation_canceled)));
-}
-
 TEST_CASE("NDJSON lines", "[cli]") {
   auto r = json::parse(R"({"type":"ANOMALY_OOMKILL","message":"line one\nline two \u001b[31m","details":{"exit_code":137}})");
   std::string const line = cli::ndjson_line(r);
@@ -165,14 +158,20 @@ TEST_CASE("NDJSON lines", "[cli]") {
   CHECK_FALSE(has_escape(line));
   CHECK(json::parse(line) == r);
 
-  auto summary = json::parse(R"({"total_tasks":3,"completed_tasks":2,"failed_tasks":1,"exit_code":1,"timed_out":false})");
-  auto const record = cli::summary_record(summary, cli::ExitCode::workflow_failed);
+  auto const typed = report(R"({"type":"ANOMALY_OOMKILL","severity":"error","sequence":4,"timestamp":"2026-11-23T05:36:11.123Z",
+    "message":"line one\nline two","details":{"exit_code":137}})");
+  std::string const report_line = cli::report_line(typed);
+  CHECK(json::parse(report_line) == es::to_json(typed)); // exactly the library's form
+  CHECK(report_line.find('\n') == report_line.size() - 1);
+
+  auto const s = summary(R"({"total_tasks":3,"completed_tasks":2,"failed_tasks":1,"exit_code":1,"timed_out":false})");
+  auto const record = cli::summary_record(s, cli::ExitCode::workflow_failed);
   CHECK(record.at("type") == "SUMMARY");
   CHECK(record.at("outcome") == "failed");
   CHECK(record.at("exit_status") == 1);
-  CHECK(record.at("summary") == summary);
+  CHECK(record.at("summary") == es::to_json(s));
   CHECK_FALSE(record.contains("error"));
-  auto const with_error = cli::summary_record(summary, cli::ExitCode::cluster_unreachable, "cannot connect");
+  auto const with_error = cli::summary_record(s, cli::ExitCode::cluster_unreachable, "cannot connect");
   CHECK(with_error.at("outcome") == "cluster_unreachable");
   CHECK(with_error.at("exit_status") == 4);
   CHECK(with_error.at("error") == "cannot connect");
@@ -190,6 +189,29 @@ TEST_CASE("argument validation names the flag and the problem", "[cli]") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().rfind("--poll: ", 0) == 0);
   CHECK(r.error().find('\n') == std::string::npos);
+  CHECK_FALSE(cli::parse_poll(bad).ok());
+}
+
+TEST_CASE("--poll has the library's lower bound", "[cli]") {
+  CHECK(cli::min_poll_seconds == 0.1);
+  CHECK(cli::parse_poll("0.1").ok());
+  CHECK(cli::parse_poll("2.5").value() == 2.5);
+  for (auto const* bad : {"1e-9", "0.05", "0.099"}) {
+    CAPTURE(bad);
+    auto const r = cli::parse_poll(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error() == std::string("--poll: must be at least 0.1 seconds, got '") + bad + "'");
+  }
+}
+
+TEST_CASE("--timeout counts from the program's start", "[cli]") {
+  using namespace std::chrono_literals;
+  auto const started = std::chrono::steady_clock::time_point{} + 100s;
+  CHECK(cli::remaining_time(10'000ms, started, started) == 10'000ms);
+  CHECK(cli::remaining_time(10'000ms, started, started + 2'500ms) == 7'500ms);
+  // Start-up took longer than the limit: the watch still ends at once, as timed out.
+  CHECK(cli::remaining_time(2'000ms, started, started + 18s) == 1ms);
+  CHECK(cli::remaining_time(2'000ms, started, started + 2'000ms) == 1ms);
 }
 
 TEST_CASE("other flags", "[cli]") {
@@ -241,7 +263,7 @@ TEST_CASE("text helpers", "[cli]") {
 }
 
 TEST_CASE("the view starts from the context, phases in dag_order", "[cli]") {
-  auto const state = cli::initial_view(context_1000genome());
+  auto const state = cli::initial_view(context_1000genome_typed());
   CHECK(state.namespace_name == "wf-1000g-20260223-101500");
   CHECK(state.total_tasks == 8);
   REQUIRE(state.phases.size() == 5);
@@ -253,8 +275,46 @@ TEST_CASE("the view starts from the context, phases in dag_order", "[cli]") {
   for (auto const& p : state.phases) CHECK(p.status == cli::PhaseStatus::waiting);
 }
 
+TEST_CASE("the view of a 100k-type chain is built and updated without scanning every phase", "[cli][large]") {
+  es::MonitoringContext ctx;
+  ctx.namespace_ = "wf-chain";
+  ctx.engine_pod_name = "engine";
+  constexpr int n = 100'000;
+  for (int i = 0; i < n; ++i) {
+    std::string const type = "step_" + std::to_string(i);
+    ctx.task_inventory.push_back({type, type, i, {}, "", ""});
+    ctx.dag_structure[type] = i == 0 ? std::vector<std::string>{} : std::vector<std::string>{"step_" + std::to_string(i - 1)};
+  }
+  ctx.dag_structure["only_in_the_dag"] = {};
+  auto state = cli::initial_view(ctx);
+  REQUIRE(state.phases.size() == static_cast<std::size_t>(n) + 1);
+  CHECK(state.phases.front().task_type == "step_0");
+  CHECK(state.phases[static_cast<std::size_t>(n) - 1].task_type == "step_99999");
+  CHECK(state.phases.back().task_type == "only_in_the_dag");
+  CHECK(state.phase_order.size() == state.phases.size());
+
+  es::WorkflowState workflow(ctx);
+  cli::apply_phase_counts(state, workflow); // every phase of the state, each found through the index
+  CHECK(state.phases.size() == static_cast<std::size_t>(n) + 1);
+  es::Report r;
+  r.type = es::ReportType::PROGRESS;
+  r.task_type = "step_99998";
+  r.details = json::object{{"event", "phase_started"}, {"phase", "step_99998"}, {"dag_order", 99998}, {"phase_running", 1}};
+  cli::apply_report(state, r);
+  CHECK(state.phases[99998].status == cli::PhaseStatus::running);
+  CHECK(state.phases[99998].running == 1);
+  r.details = json::object{{"event", "phase_started"}, {"phase", "brand_new"}, {"dag_order", 5}};
+  cli::apply_report(state, r);
+  REQUIRE(state.phases.size() == static_cast<std::size_t>(n) + 2);
+  CHECK(state.phases[5].task_type == "brand_new"); // with step_5 in dag_order, before it by name
+  CHECK(state.phases[5].status == cli::PhaseStatus::running);
+  CHECK(state.phases[6].task_type == "step_5");
+  auto const lines = split_lines(cli::render_live(state, {80, 24, false, false}));
+  CHECK(lines.size() <= 23);
+}
+
 TEST_CASE("reports update the view", "[cli]") {
-  auto state = cli::initial_view(context_1000genome());
+  auto state = cli::initial_view(context_1000genome_typed());
   cli::apply_report(state, report(R"({"type":"PROGRESS","severity":"info","task_type":"individuals","completed_tasks":0,
     "total_tasks":8,"message":"The individuals phase started.","details":{"event":"phase_started","phase":"individuals"}})"));
   CHECK(state.phases[0].status == cli::PhaseStatus::running);
@@ -269,22 +329,20 @@ TEST_CASE("reports update the view", "[cli]") {
   cli::apply_report(state, report(R"({"type":"ANOMALY_OOMKILL","severity":"error","task_name":"individuals","task_type":"individuals",
     "completed_tasks":3,"total_tasks":8,"message":"A task ran out of memory.","details":{}})"));
   CHECK(state.anomalies == 1);
-  cli::apply_report(state, report(R"({"type":"CONNECTIVITY_LOSS","severity":"error","message":"Lost contact."})"));
+  cli::apply_report(state, report(R"({"type":"CONNECTIVITY_LOSS","severity":"warning","completed_tasks":3,"message":"Lost contact."})"));
   CHECK(state.connection_lost);
-  cli::apply_report(state, report(R"({"type":"CONNECTIVITY_RESTORED","severity":"info","message":"Contact restored."})"));
+  cli::apply_report(state, report(R"({"type":"CONNECTIVITY_RESTORED","severity":"info","completed_tasks":3,"message":"Contact restored."})"));
   CHECK_FALSE(state.connection_lost);
-  cli::apply_phase_counts(state, json::parse(R"({"frequency":{"completed":1,"total":2,"running":1}})").as_object());
-  CHECK(state.phases[4].completed == 1);
-  CHECK(state.phases[4].running == 1);
-  CHECK(state.phases[4].status == cli::PhaseStatus::running);
-  cli::apply_report(state, report(R"({"type":"COMPLETION","severity":"info","completed_tasks":8,"total_tasks":8,"message":"Done."})"));
+  cli::apply_report(state, report(R"({"type":"COMPLETION","severity":"info","completed_tasks":8,"total_tasks":8,"message":"Done.",
+    "details":{"exit_code":0,"failed_tasks":0}})"));
   CHECK(state.finished);
   CHECK(state.completed_tasks == 8);
+  CHECK(state.failed_tasks == 0);
   CHECK(state.reports_by_type.at("PROGRESS") == 3);
   CHECK(state.reports_by_type.at("COMPLETION") == 1);
 
   SECTION("a phase the context does not list appears") {
-    cli::apply_report(state, report(R"({"type":"PROGRESS","task_type":"custom","details":{"event":"phase_started","phase":"custom","phase_total":2,"phase_running":1}})"));
+    cli::apply_report(state, report(R"({"type":"PROGRESS","severity":"info","task_type":"custom","details":{"event":"phase_started","phase":"custom","phase_total":2,"phase_running":1}})"));
     bool found = false;
     for (auto const& p : state.phases)
       if (p.task_type == "custom") {
@@ -295,17 +353,18 @@ TEST_CASE("reports update the view", "[cli]") {
       }
     CHECK(found);
   }
-  SECTION("garbage fields are ignored, not fatal") {
-    auto before = state.completed_tasks;
-    cli::apply_report(state, report(R"({"type":42,"completed_tasks":"many","total_tasks":-3,"details":[1,2]})"));
-    CHECK(state.completed_tasks == before);
+  SECTION("mistyped details are ignored, not fatal") {
+    auto before = state.failed_tasks;
+    cli::apply_report(state, report(R"({"type":"PROGRESS","severity":"info","completed_tasks":8,
+      "details":{"event":"count","failed":"many","phase":42}})"));
+    CHECK(state.failed_tasks == before);
   }
 }
 
 TEST_CASE("the live block fits the width and contains no stray escapes", "[cli]") {
-  auto state = cli::initial_view(context_1000genome());
+  auto state = cli::initial_view(context_1000genome_typed());
   state.engine = "hyperflow-engine-with-a-very-long-name-that-does-not-fit-anywhere-0123456789";
-  cli::apply_report(state, report(R"({"type":"PROGRESS","task_type":"individuals","completed_tasks":1,"total_tasks":8,
+  cli::apply_report(state, report(R"({"type":"PROGRESS","severity":"info","task_type":"individuals","completed_tasks":1,"total_tasks":8,
     "message":"m\u001b[2J","details":{"event":"phase_started","phase":"individuals","phase_total":3,"phase_running":2,
     "phase_succeeded":1,"phase_failed":0}})"));
   state.elapsed_seconds = 3725;
@@ -336,11 +395,9 @@ TEST_CASE("the live block fits the width and contains no stray escapes", "[cli]"
 }
 
 TEST_CASE("the live block respects the height", "[cli]") {
-  json::object ctx;
-  ctx["namespace"] = "ns";
-  json::array inv;
-  for (int i = 0; i < 30; ++i) inv.push_back(json::object{{"name", "t"}, {"task_type", "type" + std::to_string(i)}, {"dag_order", i}});
-  ctx["task_inventory"] = inv;
+  es::MonitoringContext ctx;
+  ctx.namespace_ = "ns";
+  for (int i = 0; i < 30; ++i) ctx.task_inventory.push_back({"t", "type" + std::to_string(i), i, {}, "", ""});
   auto const state = cli::initial_view(ctx);
   auto const lines = split_lines(cli::render_live(state, {80, 10, false, false}));
   CHECK(lines.size() <= 9);
@@ -348,9 +405,11 @@ TEST_CASE("the live block respects the height", "[cli]") {
 }
 
 TEST_CASE("progress bars show the fraction done", "[cli]") {
-  auto state = cli::initial_view(context_1000genome());
-  cli::apply_phase_counts(state, json::parse(R"({"frequency":{"completed":1,"total":2},
-    "individuals":{"completed":3,"total":3}})").as_object());
+  auto state = cli::initial_view(context_1000genome_typed());
+  state.phases[4].completed = 1; // frequency: 1 of 2
+  state.phases[4].status = cli::PhaseStatus::running;
+  state.phases[0].completed = 3; // individuals: 3 of 3
+  state.phases[0].status = cli::PhaseStatus::done;
   auto const lines = split_lines(cli::render_live(state, {80, 24, false, false}));
   auto count = [](const std::string& s, char c) { return std::count(s.begin(), s.end(), c); };
   std::string const individuals = lines[1];
@@ -397,32 +456,33 @@ TEST_CASE("report lines", "[cli]") {
     }
     for (std::size_t i = 1; i < lines.size(); ++i) CHECK(lines[i].rfind(std::string(23, ' '), 0) == 0);
   }
-  CHECK_FALSE(cli::is_notable(report(R"({"type":"PROGRESS","task_type":"","completed_tasks":3,"details":{}})")));
-  CHECK_FALSE(cli::is_notable(report(R"({"type":"PROGRESS","task_type":"","details":{"event":"count","running":2}})")));
-  CHECK(cli::is_notable(report(R"({"type":"PROGRESS","task_type":"sifting","details":{}})")));
-  CHECK(cli::is_notable(report(R"({"type":"PROGRESS","task_type":"","details":{"event":"phase_completed","phase":""}})")));
-  CHECK(cli::is_notable(report(R"({"type":"CONNECTIVITY_RESTORED","details":{}})")));
-  CHECK(cli::report_label("SOMETHING_NEW") == "something new");
-  for (auto const* type : {"PROGRESS", "ANOMALY_OOMKILL", "ANOMALY_STRAGGLER", "MASS_FAILURE", "CONNECTIVITY_LOSS",
-                           "COMPLETION", "CONNECTIVITY_RESTORED", "TIMEOUT", "COMPLETION_SIGNAL_INVALID", "ANOMALY_STALL"}) {
-    CAPTURE(type);
+  CHECK_FALSE(cli::is_notable(report(R"({"type":"PROGRESS","severity":"info","task_type":"","completed_tasks":3,"details":{}})")));
+  CHECK_FALSE(cli::is_notable(report(R"({"type":"PROGRESS","severity":"info","task_type":"","details":{"event":"count","running":2}})")));
+  CHECK(cli::is_notable(report(R"({"type":"PROGRESS","severity":"info","task_type":"sifting","details":{}})")));
+  CHECK(cli::is_notable(report(R"({"type":"PROGRESS","severity":"info","task_type":"","details":{"event":"phase_completed","phase":""}})")));
+  CHECK(cli::is_notable(report(R"({"type":"CONNECTIVITY_RESTORED","severity":"info","details":{}})")));
+  for (auto type : es::all_report_types) {
+    CAPTURE(es::to_string(type));
     CHECK(cli::report_label(type).size() <= 12); // fits the label column
+    CHECK(cli::report_label(type) != "report");  // every type has its own label
   }
   auto const restored = report(R"({"type":"CONNECTIVITY_RESTORED","severity":"info","message":"Back."})");
   CHECK(cli::render_report_line(restored, {80, 24, true, false}).find("\x1b[32m") != std::string::npos);
+  auto const loss = report(R"({"type":"CONNECTIVITY_LOSS","severity":"warning","message":"Lost."})");
+  CHECK(cli::render_report_line(loss, {80, 24, true, false}).find("\x1b[33m") != std::string::npos);
 }
 
 TEST_CASE("final summary", "[cli]") {
-  auto const summary = json::parse(R"({"total_tasks":80,"completed_tasks":79,"failed_tasks":1,"exit_code":1,
+  auto const s = summary(R"({"total_tasks":80,"completed_tasks":79,"failed_tasks":1,"exit_code":1,
     "timed_out":false,"mass_failure":false,"duration_seconds":61.7,"oom_killed":["individuals-7"],
-    "stragglers":["frequency-3","frequency-9"],"reports":{"PROGRESS":12,"ANOMALY_OOMKILL":1,"COMPLETION":1}})").as_object();
+    "stragglers":["frequency-3","frequency-9"],"reports":{"PROGRESS":12,"ANOMALY_OOMKILL":1,"COMPLETION":1}})");
   for (std::size_t width : {20u, 50u, 100u}) {
-    std::string const out = cli::render_summary(summary, cli::ExitCode::workflow_failed, {width, 24, false, false});
+    std::string const out = cli::render_summary(s, cli::ExitCode::workflow_failed, {width, 24, false, false});
     CAPTURE(width, out);
     CHECK_FALSE(has_escape(out));
     for (auto const& l : split_lines(out)) CHECK(cli::visible_width(l) <= width);
   }
-  std::string const wide = cli::render_summary(summary, cli::ExitCode::workflow_failed, {200, 24, false, false});
+  std::string const wide = cli::render_summary(s, cli::ExitCode::workflow_failed, {200, 24, false, false});
   CHECK(wide.find("Workflow failed") != std::string::npos);
   CHECK(wide.find("79/80 tasks completed") != std::string::npos);
   CHECK(wide.find("workflow exit code 1") != std::string::npos);
@@ -431,7 +491,7 @@ TEST_CASE("final summary", "[cli]") {
   CHECK(wide.find("1 ANOMALY_OOMKILL") != std::string::npos);
   CHECK(wide.find("01:01") != std::string::npos);
 
-  auto const timeout = json::parse(R"({"total_tasks":2,"completed_tasks":0,"timed_out":true,"exit_code":null})").as_object();
+  auto const timeout = summary(R"({"total_tasks":2,"completed_tasks":0,"timed_out":true,"exit_code":null})");
   std::string const t = cli::render_summary(timeout, cli::ExitCode::timed_out, {80, 24, true, false});
   CHECK(t.find("Timed out") != std::string::npos);
   CHECK(t.find("exit code") == std::string::npos);
@@ -441,6 +501,9 @@ TEST_CASE("final summary", "[cli]") {
   CHECK(e.find("Cluster unreachable") != std::string::npos);
   CHECK(e.find("cannot connect") != std::string::npos);
   CHECK_FALSE(has_escape(e));
+  es::WatchSummary hostile;
+  hostile.oom_killed = {"evil\x1b]0;title\x07"};
+  CHECK_FALSE(has_escape(cli::render_summary(hostile, cli::ExitCode::workflow_failed, {80, 24, false, false})));
 }
 
 TEST_CASE("terminal capabilities from the environment", "[cli]") {
@@ -465,15 +528,15 @@ TEST_CASE("terminal capabilities from the environment", "[cli]") {
 }
 
 TEST_CASE("per-phase counts from the workflow state feed the bars", "[cli]") {
-  namespace es = execution_sentinel;
-  es::WorkflowState state(es::context_from_json(context_1000genome()));
-  auto counts = cli::phase_counts_json(state);
-  REQUIRE(counts.contains("individuals"));
-  CHECK(counts.at("individuals").at("total") == 3);
-  CHECK(counts.at("individuals").at("completed") == 0);
-  CHECK(counts.at("individuals").at("status") == "waiting");
+  es::WorkflowState state(context_1000genome_typed());
+  auto view = cli::initial_view(context_1000genome_typed());
+  cli::apply_phase_counts(view, state);
+  CHECK(view.phases[0].task_type == "individuals");
+  CHECK(view.phases[0].total == 3);
+  CHECK(view.phases[0].completed == 0);
+  CHECK(view.phases[0].status == cli::PhaseStatus::waiting);
 
-  auto const pod = es::kube::parse_pod(json::parse(R"({
+  auto const pod = kube::parse_pod(json::parse(R"({
     "apiVersion": "v1", "kind": "Pod",
     "metadata": {"name": "jobczr2t-individuals-1-1-2wzwh", "namespace": "wf-1000g-20260223-101500", "uid": "u1",
                  "resourceVersion": "10", "labels": {"app": "hyperflow", "job-name": "jobczr2t-individuals-1-1"}},
@@ -482,15 +545,193 @@ TEST_CASE("per-phase counts from the workflow state feed the bars", "[cli]") {
                  "state": {"terminated": {"exitCode": 0, "reason": "Completed",
                    "startedAt": "2026-02-23T10:15:01Z", "finishedAt": "2026-02-23T10:15:31Z"}}}]}})").as_object());
   (void)state.apply_pod(pod, es::ChangeKind::added, es::Clock::now());
-  counts = cli::phase_counts_json(state);
-  CHECK(counts.at("individuals").at("completed") == 1);
-  CHECK(counts.at("individuals").at("status") == "running");
-
-  auto view = cli::initial_view(context_1000genome());
-  cli::apply_phase_counts(view, counts);
-  CHECK(view.phases[0].task_type == "individuals");
+  cli::apply_phase_counts(view, state);
   CHECK(view.phases[0].completed == 1);
   CHECK(view.phases[0].total == 3);
   CHECK(view.phases[0].status == cli::PhaseStatus::running);
   CHECK(cli::render_live(view, {80, 24, false, false}).find("1/3") != std::string::npos);
+}
+
+// ------------------------------------------------------------------------------------------ with the real detectors
+// The view fed with the reports the library's own detectors produce for a run (not hand-written JSON), so that
+// the view and the library cannot drift apart.
+namespace {
+
+es::Timestamp at(double seconds) {
+  return es::Timestamp{} + std::chrono::hours(490'000) +
+         std::chrono::duration_cast<es::Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+struct TaskObjects {
+  kube::Job job;
+  kube::Pod pod;
+};
+
+TaskObjects task(const std::string& type, int proc) {
+  TaskObjects t;
+  std::string const rand = "q" + std::to_string(proc) + "x";
+  t.job.meta.name = "job" + rand + "-" + es::type_slug(type) + "-" + std::to_string(proc) + "-1";
+  t.job.meta.uid = "uid-" + t.job.meta.name;
+  t.job.meta.labels.items = {{"app", "hyperflow"}};
+  t.pod.meta.name = t.job.meta.name + "-ab" + std::to_string(proc % 10) + "cd";
+  t.pod.meta.uid = "uid-" + t.pod.meta.name;
+  t.pod.meta.labels.items = {{"app", "hyperflow"}, {"job-name", t.job.meta.name}};
+  t.pod.meta.owner = kube::OwnerRef{"Job", t.job.meta.name, t.job.meta.uid};
+  kube::ContainerStatus c;
+  c.name = "test";
+  t.pod.containers.push_back(c);
+  return t;
+}
+
+void run_task(es::DefaultMonitor& m, TaskObjects& t, double when) {
+  t.job.active = 1;
+  t.job.start_time = at(when);
+  t.pod.phase = kube::PodPhase::running;
+  t.pod.start_time = at(when);
+  t.pod.containers[0].state = {kube::ContainerState::Kind::running, "", "", 0, 0, at(when), {}};
+  m.on_job(t.job, es::ChangeKind::added, at(when));
+  m.on_pod(t.pod, es::ChangeKind::added, at(when));
+}
+
+void end_task(es::DefaultMonitor& m, TaskObjects& t, double when, bool oom = false) {
+  auto const started = t.pod.containers[0].state.started_at;
+  t.job.active = 0;
+  if (oom) {
+    t.pod.phase = kube::PodPhase::failed;
+    t.pod.containers[0].state = {kube::ContainerState::Kind::terminated, "OOMKilled", "", 137, 0, started, at(when)};
+  } else {
+    t.job.succeeded = 1;
+    t.job.completion_time = at(when);
+    t.job.conditions = {{kube::JobCondition::Type::complete, true, "", ""}};
+    t.pod.phase = kube::PodPhase::succeeded;
+    t.pod.containers[0].state = {kube::ContainerState::Kind::terminated, "Completed", "", 0, 0, started, at(when)};
+  }
+  m.on_pod(t.pod, es::ChangeKind::modified, at(when));
+  m.on_job(t.job, es::ChangeKind::modified, at(when));
+}
+
+} // namespace
+
+TEST_CASE("the view follows the reports of the real detectors through a whole run", "[cli][detectors]") {
+  auto const ctx = context_1000genome_typed();
+  es::DefaultMonitor monitor(ctx, es::SentinelSettings{});
+  auto view = cli::initial_view(ctx);
+  std::vector<es::Report> all;
+  std::string lines;
+  auto feed = [&] {
+    for (auto& r : monitor.take_reports()) {
+      cli::apply_report(view, r);
+      cli::apply_phase_counts(view, monitor.state());
+      if (cli::is_notable(r)) lines += cli::render_report_line(r, {120, 24, false, false});
+      // The NDJSON line is the library's own form of the same report.
+      CHECK(json::parse(cli::report_line(r)) == es::to_json(r));
+      all.push_back(std::move(r));
+    }
+  };
+  monitor.on_api_call(true, "list pods", at(0));
+  std::vector<TaskObjects> individuals{task("individuals", 1), task("individuals", 2), task("individuals", 3)};
+  for (auto& t : individuals) run_task(monitor, t, 1);
+  feed();
+  CHECK(view.phases[0].task_type == "individuals");
+  CHECK(view.phases[0].status == cli::PhaseStatus::running);
+  CHECK(view.phases[0].running == 3);
+  CHECK(lines.find("The individuals phase has started") != std::string::npos);
+
+  for (auto& t : individuals) end_task(monitor, t, 20);
+  feed();
+  CHECK(view.phases[0].status == cli::PhaseStatus::done);
+  CHECK(view.phases[0].completed == 3);
+  CHECK(view.completed_tasks == 3);
+  CHECK(view.total_tasks == 8);
+
+  auto frequency = task("frequency", 7);
+  run_task(monitor, frequency, 25);
+  end_task(monitor, frequency, 30, /*oom*/ true);
+  feed();
+  CHECK(view.anomalies >= 1);
+  CHECK(view.reports_by_type.count("ANOMALY_OOMKILL") == 1);
+  CHECK(lines.find("OOM kill") != std::string::npos);
+
+  for (int i = 0; i < 3; ++i) monitor.on_api_call(false, "watch pods", at(40 + i));
+  feed();
+  CHECK(view.connection_lost);
+  monitor.on_api_call(true, "watch pods", at(50));
+  feed();
+  CHECK_FALSE(view.connection_lost);
+
+  monitor.on_completion_probe({true, "1\n", ""}, at(60));
+  feed();
+  CHECK(view.finished);
+  REQUIRE_FALSE(all.empty());
+  CHECK(all.back().type == es::ReportType::COMPLETION);
+
+  // The view counted exactly the reports the summary counts, type by type.
+  auto const summary = monitor.summary(at(61));
+  std::map<std::string, std::size_t> expected;
+  for (auto const& [type, n] : summary.reports) expected[std::string(es::to_string(type))] = static_cast<std::size_t>(n);
+  CHECK(view.reports_by_type == expected);
+  CHECK(view.completed_tasks == static_cast<std::size_t>(all.back().completed_tasks));
+  CHECK(summary.outcome() == es::WatchOutcome::failed);
+  auto const code = cli::exit_code_for(summary.outcome(), false);
+  CHECK(code == cli::ExitCode::workflow_failed);
+  std::string const text = cli::render_summary(summary, code, {120, 24, false, false});
+  CHECK(text.find("Workflow failed") != std::string::npos);
+  CHECK(text.find("workflow exit code 1") != std::string::npos);
+  CHECK(text.find("Out of memory: frequency") != std::string::npos);
+  std::string const live = cli::render_live(view, {120, 24, false, false});
+  CHECK(live.find("[finished]") != std::string::npos);
+  CHECK_FALSE(has_escape(lines + text + live));
+}
+
+// ------------------------------------------------------------------------------------------ a closed or full output
+TEST_CASE("a closed or full output is reported once, and nothing more is written", "[cli][output]") {
+  auto const previous = std::signal(SIGPIPE, SIG_IGN); // as the program does: EPIPE instead of a signal
+  es::Report r;
+  r.type = es::ReportType::PROGRESS;
+  r.message = "1 of 8 tasks has completed.";
+
+  SECTION("the reader is gone (| head -c 10)") {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    CHECK_FALSE(cli::output_gone(fds[1]));
+    cli::NdjsonSink sink(fds[1]);
+    std::vector<int> failures;
+    sink.on_failure([&](int e) { failures.push_back(e); });
+    sink.report(r);
+    CHECK(sink.failure() == 0);
+    ::close(fds[0]);
+    CHECK(cli::output_gone(fds[1])); // noticed before any write fails
+    sink.report(r);
+    sink.report(r);
+    sink.finish(es::WatchSummary{}, cli::ExitCode::succeeded, {});
+    CHECK(failures == std::vector<int>{EPIPE});
+    CHECK(sink.failure() == EPIPE);
+    int late = 0; // a handler set after the failure hears of it at once
+    sink.on_failure([&](int e) { late = e; });
+    CHECK(late == EPIPE);
+    ::close(fds[1]);
+  }
+  SECTION("the disk is full (> /dev/full)") {
+    int const fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    CHECK_FALSE(cli::output_gone(fd));
+    auto view = cli::initial_view(context_1000genome_typed());
+    cli::TextSink sink(fd, view, cli::TerminalInfo{});
+    int calls = 0;
+    sink.on_failure([&](int) { ++calls; });
+    sink.report(r);
+    sink.tick(1);
+    sink.finish(es::WatchSummary{}, cli::ExitCode::succeeded, {});
+    CHECK(calls == 1);
+    CHECK(sink.failure() == ENOSPC);
+    CHECK(cli::output_error_message(ENOSPC) == "cannot write to standard output: No space left on device");
+    ::close(fd);
+  }
+  SECTION("a regular file is never 'gone'") {
+    std::FILE* f = std::tmpfile();
+    REQUIRE(f);
+    CHECK_FALSE(cli::output_gone(::fileno(f)));
+    std::fclose(f);
+  }
+  std::signal(SIGPIPE, previous);
 }

@@ -3,23 +3,41 @@
 #include "catch.hpp"
 
 #include <chrono>
+#include <cstdint>
 
 namespace kube = execution_sentinel::kube;
 using namespace std::chrono;
 using ms = milliseconds;
 
-TEST_CASE("backoff: 0.8 s doubling to 30 s with jitter in [d, 2d)", "[kube][backoff]") {
-    kube::Backoff b;
-    auto t = kube::Backoff::clock::time_point{} + hours{1};
-    const ms expected_base[] = {ms{800}, ms{1600}, ms{3200}, ms{6400}, ms{12800}, ms{25600}, ms{30000}, ms{30000}, ms{30000}};
-    for (auto base : expected_base) {
-        auto d = b.next_delay(t);
-        CAPTURE(base.count(), d.count());
-        CHECK(d >= base);
-        CHECK(d < 2 * base);
-        t += d; // the next attempt fails right after the wait: no reset
+TEST_CASE("backoff: 0.8 s doubling to 30 s with jitter in [d, 2d), never above 30 s", "[kube][backoff]") {
+    for (std::uint64_t seed : {1ull, 2ull, 3ull, 0x5eed5eed5eedull}) {
+        kube::BackoffOptions o;
+        o.seed = seed;
+        kube::Backoff b(o);
+        auto t = kube::Backoff::clock::time_point{} + hours{1};
+        const ms expected_base[] = {ms{800},   ms{1600},  ms{3200},  ms{6400}, ms{12800},
+                                    ms{25600}, ms{30000}, ms{30000}, ms{30000}};
+        for (auto base : expected_base) {
+            auto d = b.next_delay(t);
+            CAPTURE(seed, base.count(), d.count());
+            CHECK(d >= base);
+            CHECK(d < 2 * base);
+            CHECK(d <= ms{30000}); // the cap holds with the jitter: a watcher never sleeps a whole minute
+            t += d; // the next attempt fails right after the wait: no reset
+        }
+        CHECK(b.step() == 6); // stays at the cap
     }
-    CHECK(b.step() == 6); // stays at the cap
+}
+
+TEST_CASE("backoff: the jittered delay is clamped to the cap, a Retry-After hint may exceed it", "[kube][backoff]") {
+    kube::BackoffOptions o;
+    o.initial = ms{20000};
+    o.cap = ms{30000};
+    o.seed = 7;
+    kube::Backoff b(o);
+    auto t = kube::Backoff::clock::time_point{};
+    for (int i = 0; i < 20; ++i) CHECK(b.next_delay(t) <= ms{30000});
+    CHECK(b.next_delay(t, 45) == ms{45000});
 }
 
 TEST_CASE("backoff: without jitter the sequence is exact", "[kube][backoff]") {

@@ -1,4 +1,5 @@
 #include <execution_sentinel/kube/config.hpp>
+#include <execution_sentinel/kube/detail/config_impl.hpp> // detail:: helpers under test (split_kubeconfig_list, base64)
 
 #include "catch.hpp"
 
@@ -818,4 +819,90 @@ TEST_CASE("kubeconfig: every truncation and byte flip is loaded or rejected clea
     }
     CHECK(loaded > 0);
     CHECK(rejected > 0);
+}
+
+TEST_CASE("kubeconfig: a token that would inject a header, or is too large, is refused naming its source",
+          "[kube][config][hardening]") {
+    TempDir dir;
+    SECTION("token with CR/LF") {
+        auto msg = config_error(kubeconfig(plain_cluster, "    token: \"abc\\r\\nX-Injected: y\"\n"));
+        CHECK(contains(msg, "bearer token"));
+        CHECK(contains(msg, "user \"u\""));
+        CHECK(contains(msg, "control character (0x0d at byte 3)"));
+        CHECK_FALSE(contains(msg, "abc")); // never the secret itself
+    }
+    SECTION("token with another control character") {
+        auto msg = config_error(kubeconfig(plain_cluster, "    token: \"abc\\tdef\"\n"));
+        CHECK(contains(msg, "control character (0x09"));
+    }
+    SECTION("tokenFile holding CR/LF inside the token") {
+        dir.write("token", "abc\r\nX-Injected: y\n");
+        auto o = isolated();
+        o.path = dir.write("config", kubeconfig(plain_cluster, "    tokenFile: token\n"));
+        std::error_code ec;
+        auto msg = error_of([&] { kube::load_kubeconfig(o); }, ec);
+        CHECK(ec == kube::error::config_invalid);
+        CHECK(contains(msg, dir.file("token")));
+        CHECK(contains(msg, "control character"));
+    }
+    SECTION("a trailing newline in a token file is not part of the token") {
+        dir.write("token", "abc\n");
+        auto o = isolated();
+        o.path = dir.write("config", kubeconfig(plain_cluster, "    tokenFile: token\n"));
+        CHECK(kube::load_kubeconfig(o).credentials->current().bearer_token == "abc");
+    }
+    SECTION("a 1 MiB token says which field is too large, and is an input error") {
+        auto msg = config_error(kubeconfig(plain_cluster, "    token: " + std::string(1 << 20, 'a') + "\n"));
+        CHECK(contains(msg, "bearer token"));
+        CHECK(contains(msg, "user \"u\""));
+        CHECK(contains(msg, "too large (1048576 bytes"));
+    }
+    SECTION("an exec plugin returning a token with CR/LF") {
+        dir.script("plugin", "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+                             "\"status\":{\"token\":\"abc\\\\r\\\\nX-Injected: y\"}}'");
+        auto o = isolated();
+        o.path = dir.write("config", kubeconfig(plain_cluster, "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                                                               "      command: ./plugin\n      interactiveMode: Never\n"));
+        auto c = kube::load_kubeconfig(o);
+        std::error_code ec;
+        auto msg = error_of([&] { c.credentials->current(); }, ec);
+        CHECK(ec == kube::error::credentials_unavailable);
+        INFO(msg);
+        CHECK(contains(msg, "exec plugin \"" + dir.file("./plugin") + "\""));
+        CHECK(contains(msg, "control character"));
+        CHECK_FALSE(contains(msg, "X-Injected"));
+    }
+}
+
+TEST_CASE("kubeconfig: YAML that expands without bound is refused before it grows", "[kube][config][hardening]") {
+    // A "billion laughs": nine levels of nine aliases each expand to 9^9 (387 million) strings, here inside the
+    // exec extension that provideClusterInfo hands to the plugin (where the expansion used to happen).
+    std::string bomb = "    extensions:\n    - name: client.authentication.k8s.io/exec\n      extension:\n"
+                       "        a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+    for (int i = 1; i <= 9; ++i) {
+        std::string prev = "*a" + std::to_string(i - 1);
+        bomb += "        a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev;
+        for (int k = 0; k < 8; ++k) bomb += "," + prev;
+        bomb += "]\n";
+    }
+    auto yaml = kubeconfig(plain_cluster + bomb,
+                           "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: plugin\n"
+                           "      provideClusterInfo: true\n      interactiveMode: Never\n");
+    auto msg = config_error(yaml);
+    CHECK(contains(msg, "/cfg/config"));
+    CHECK(contains(msg, "expand to more than"));
+
+    SECTION("deep nesting is refused too") {
+        std::string deep = "    extensions:\n    - name: client.authentication.k8s.io/exec\n      extension: " +
+                           std::string(500, '[') + std::string(500, ']') + "\n";
+        auto m = config_error(kubeconfig(plain_cluster + deep, "    token: t\n"));
+        CHECK(contains(m, "/cfg/config"));
+    }
+    SECTION("anchors and aliases of ordinary size still work") {
+        auto ok = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: &c\n    server: https://10.0.0.1:6443\n"
+                  "- name: c2\n  cluster: *c\nusers:\n- name: u\n  user:\n    token: t\n"
+                  "contexts:\n- name: ctx\n  context:\n    cluster: c2\n    user: u\ncurrent-context: ctx\n";
+        auto c = kube::load_kubeconfig_from_string(ok, "/cfg/config", isolated());
+        CHECK(c.server == "https://10.0.0.1:6443");
+    }
 }

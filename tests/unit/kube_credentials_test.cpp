@@ -1,4 +1,6 @@
 #include <execution_sentinel/kube/credentials.hpp>
+#include <execution_sentinel/kube/detail/credentials_util.hpp> // detail:: helpers under test (RFC 3339, base64)
+#include <execution_sentinel/kube/detail/exec_plugin.hpp>      // detail::parse_exec_credential
 
 #include "catch.hpp"
 

@@ -1,4 +1,6 @@
 #include <execution_sentinel/kube/parse.hpp>
+#include <execution_sentinel/kube/detail/http_util.hpp>
+#include <execution_sentinel/report.hpp>
 #include <execution_sentinel/testing/hyperflow.hpp>
 
 #include <boost/json.hpp>
@@ -293,4 +295,49 @@ TEST_CASE("resource paths and queries", "[kube][parse]") {
     c.continue_token = "abc/=+";
     CHECK(kube::to_query_string(c) == "?continue=abc%2F%3D%2B"); // no match without a resourceVersion
     CHECK(P::parse(obj(R"({"metadata":{"name":"x"}})")).meta.name == "x");
+}
+
+TEST_CASE("RFC 3339: the library's one parser and formatter, with every edge case", "[kube][parse][rfc3339]") {
+    namespace k = execution_sentinel::kube;
+    using P = k::Rfc3339Precision;
+    auto ns = [](const char* s) { return k::format_rfc3339(*k::parse_rfc3339(s), P::nanoseconds); };
+    CHECK(ns("2026-11-23T06:00:00Z") == "2026-11-23T06:00:00.000000000Z");
+    CHECK(ns("2026-11-23t06:00:00z") == "2026-11-23T06:00:00.000000000Z"); // lower case
+    CHECK(ns("2026-11-23 06:00:00Z") == "2026-11-23T06:00:00.000000000Z"); // space separator
+    CHECK(ns("2026-11-23T06:00:00.5Z") == "2026-11-23T06:00:00.500000000Z");
+    CHECK(ns("2026-11-23T06:00:00.123456789123Z") == "2026-11-23T06:00:00.123456789Z"); // beyond ns: dropped
+    CHECK(ns("2026-11-23T08:30:00+02:30") == "2026-11-23T06:00:00.000000000Z");
+    CHECK(ns("2026-11-23T00:00:00-01:00") == "2026-11-23T01:00:00.000000000Z");
+    CHECK(ns("2016-12-31T23:59:60Z") == "2017-01-01T00:00:00.000000000Z"); // leap second
+    CHECK(ns("2024-02-29T00:00:00Z") == "2024-02-29T00:00:00.000000000Z");
+    for (const char* bad : {"", "2026-11-23", "2026-11-23T06:00:00", "2026-11-23T06:00:00ZZ", "2026-11-23T06:00Z",
+                            "2026-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+                            "2026-00-01T00:00:00Z", "2026-11-23T24:00:00Z", "2026-11-23T06:60:00Z",
+                            "2026-11-23T06:00:61Z", "2026-11-23T06:00:00.Z", "2026-11-23T06:00:00+24:00",
+                            "2026-11-23T06:00:00+02:60", "2026-11-23T06:00:00+0200", "1677-12-31T23:59:59Z",
+                            "2262-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-11-23T06:00:00Z ",
+                            "2026/11/23T06:00:00Z", "２０２６-11-23T06:00:00Z"}) {
+        INFO(bad);
+        CHECK_FALSE(k::parse_rfc3339(bad).has_value());
+        CHECK_FALSE(k::parse_timestamp(bad).has_value()); // the object parser's name for the same function
+    }
+    auto t = *k::parse_rfc3339("2026-11-23T05:36:11.123987Z");
+    CHECK(k::format_rfc3339(t) == "2026-11-23T05:36:11Z");
+    CHECK(k::format_rfc3339(t, P::milliseconds) == "2026-11-23T05:36:11.123Z");
+    CHECK(execution_sentinel::format_timestamp(t) == "2026-11-23T05:36:11.123Z");
+    CHECK(execution_sentinel::parse_rfc3339("2026-11-23T05:36:11.123Z") == k::parse_rfc3339("2026-11-23T05:36:11.123Z"));
+    CHECK(k::format_rfc3339(*k::parse_rfc3339("1678-01-01T00:00:00Z")) == "1678-01-01T00:00:00Z");
+    CHECK(k::format_rfc3339(*k::parse_rfc3339("2261-12-31T23:59:59Z")) == "2261-12-31T23:59:59Z");
+}
+
+TEST_CASE("percent-encoding: one path for query components and path segments", "[kube][parse][url]") {
+    namespace k = execution_sentinel::kube;
+    CHECK(k::escape_query_component("app=hyperflow,tier in (a,b)") == "app%3Dhyperflow%2Ctier%20in%20%28a%2Cb%29");
+    CHECK(k::escape_query_component("a+b&c~d._-") == "a%2Bb%26c~d._-");
+    CHECK(k::escape_query_component("\xc3\xa9") == "%C3%A9");
+    CHECK(k::escape_path_segment("..") == "%2E%2E");
+    CHECK(k::escape_path_segment("a/b?c#d%") == "a%2Fb%3Fc%23d%25");
+    k::ListQuery q;
+    q.label_selector = "a=b";
+    CHECK(k::to_query_string(q).find("labelSelector=a%3Db") != std::string::npos);
 }

@@ -9,6 +9,7 @@
 
 #include "catch.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <optional>
@@ -219,6 +220,7 @@ struct Run {
     int failures = 0;
     std::optional<std::uint64_t> watch_cursor; // open watch position
     bool bookmark_sent = false;
+    std::vector<kube::WatchAttempt> attempts;  // every attempt outcome the machine left behind
 
     explicit Run(kube::WatchMachineOptions o) : machine(o) {}
 
@@ -228,7 +230,11 @@ struct Run {
         return true;
     }
     void drain() {
+        if (auto at = machine.take_attempt()) attempts.push_back(*at);
         while (machine.has_events()) consumer.apply(machine.pop_event(), machine);
+    }
+    bool failed_with(std::error_code ec) const {
+        return std::any_of(attempts.begin(), attempts.end(), [&](auto& a) { return !a.ok && a.error == ec; });
     }
     std::error_code request_fault_code(bool is_list) {
         if (!injected(fault != Fault::none && std::find(std::begin(request_faults), std::end(request_faults), fault) != std::end(request_faults)))
@@ -643,6 +649,14 @@ TEST_CASE("machine: a fault injected at every step, of every kind, always conver
                 if (f == Fault::forbidden) CHECK(r.failures == 1);
             }
             CHECK(r.failures == (r.fault_done && f == Fault::forbidden ? 1 : 0));
+            // The failure was seen by the attempt observer, with its cause, whatever the step it hit.
+            if (r.fault_done && f != Fault::http_410 && f != Fault::http_504_large && f != Fault::event_410 &&
+                f != Fault::eof) {
+                auto expected = f == Fault::event_500 ? std::error_code(kube::error::server_error) : code_of(f);
+                CHECK(r.failed_with(expected));
+            }
+            CHECK(std::any_of(r.attempts.begin(), r.attempts.end(), [](auto& x) { return x.ok; }));
+            for (auto& x : r.attempts) CHECK(x.ok == !x.error);
         }
     }
     INFO("runs " << runs << ", injected " << injected);
@@ -659,4 +673,162 @@ TEST_CASE("machine: an expired continue token restarts the list from scratch", "
     CHECK(r.trace.size() > 3);
     CHECK(r.machine.stats().relists == 1);
     CHECK(r.consumer.synced == 1);
+}
+
+// ------------------------------------------------------------------------------------------- attempts, health
+
+TEST_CASE("machine: each attempt is reported: a list page, a watch's first event, failures with cause and delay",
+          "[kube][machine][attempt]") {
+    Machine m;
+    auto now = TimePoint{} + hours{1};
+    CHECK_FALSE(m.take_attempt());
+    auto a = m.resume(now);
+    a = m.on_list_error(kube::error::malformed_response, [] {
+        kube::Diagnostics d;
+        d.client_message = "the API server answered with invalid JSON (syntax error)";
+        return d;
+    }(), now);
+    REQUIRE(a.kind == Kind::wait);
+    auto at = m.take_attempt();
+    REQUIRE(at);
+    CHECK_FALSE(at->ok);
+    CHECK(at->kind == kube::WatchAttempt::Kind::list);
+    CHECK(at->error == kube::error::malformed_response);
+    CHECK(at->retry_in == a.delay);
+    CHECK_FALSE(at->synced);
+    CHECK(at->describe().find("invalid JSON") != std::string::npos);
+    CHECK_FALSE(m.take_attempt()); // taken once
+
+    m.on_wait_done(now + seconds{2});
+    kube::ListPage<kube::Pod> page;
+    page.resource_version = "10";
+    m.on_list_page(page, now + seconds{2});
+    at = m.take_attempt();
+    REQUIRE(at);
+    CHECK(at->ok);
+    CHECK(at->kind == kube::WatchAttempt::Kind::list);
+
+    // A watch that opens is not yet a success: it must stream.
+    m.on_watch_opened(now + seconds{2});
+    CHECK(m.streaming());
+    CHECK_FALSE(m.take_attempt());
+    m.on_watch_event({kube::RawWatchEventType::bookmark, {{"metadata", {{"resourceVersion", "11"}}}}}, now + seconds{3});
+    at = m.take_attempt();
+    REQUIRE(at);
+    CHECK(at->ok);
+    CHECK(at->kind == kube::WatchAttempt::Kind::watch);
+    CHECK(at->synced);
+    CHECK(m.stream_events() == 1);
+    m.on_watch_event({kube::RawWatchEventType::added, pod_json("p", "u", 12, "Running")}, now + seconds{3});
+    CHECK_FALSE(m.take_attempt()); // one success per stream
+
+    // Refused, then a 403 (fatal): both reported, the fatal one with the delay before the retry.
+    a = m.on_watch_end(kube::error::connect_failed, {}, now + seconds{4});
+    CHECK_FALSE(m.streaming());
+    at = m.take_attempt();
+    REQUIRE(at);
+    CHECK(at->error == kube::error::connect_failed);
+    CHECK(at->retry_in == a.delay);
+    CHECK_FALSE(at->fatal());
+    m.on_wait_done(now + seconds{6});
+    a = m.on_watch_end(kube::error::forbidden, {}, now + seconds{6});
+    REQUIRE(a.kind == Kind::fail);
+    at = m.take_attempt();
+    REQUIRE(at);
+    CHECK(at->fatal());
+    CHECK(at->retry_in > milliseconds{0});
+
+    // A list that always answers 410 even without a resourceVersion is a failure with a cause, not silence.
+    Machine g;
+    g.resume(now);
+    a = g.on_list_error(kube::error::expired, {}, now);
+    REQUIRE(a.kind == Kind::wait);
+    at = g.take_attempt();
+    REQUIRE(at);
+    CHECK(at->error == kube::error::expired);
+    CHECK(at->diagnostics.client_message.find("410") != std::string::npos);
+}
+
+TEST_CASE("machine: after a storm the backoff starts again once a watch is healthy", "[kube][machine][attempt]") {
+    // Without a reset, the delay after a storm stays at the cap, so the next short fault blinds a watcher
+    // for up to 30 s.
+    kube::WatchMachineOptions o;
+    o.backoff.jitter = 0;
+    auto storm = [&](Machine& m, TimePoint& now) {
+        kube::WatchAction a;
+        for (int i = 0; i < 8; ++i) {
+            a = m.on_watch_end(kube::error::connect_failed, {}, now);
+            REQUIRE(a.kind == Kind::wait);
+            now += a.delay;
+            m.on_wait_done(now);
+        }
+        CHECK(a.delay == milliseconds{30000}); // at the cap
+    };
+    auto start = [&](Machine& m, TimePoint now) {
+        m.resume(now);
+        kube::ListPage<kube::Pod> page;
+        page.resource_version = "10";
+        REQUIRE(m.on_list_page(page, now).kind == Kind::watch);
+    };
+    SECTION("an event arrives") {
+        Machine m(o);
+        auto now = TimePoint{} + hours{1};
+        start(m, now);
+        storm(m, now);
+        m.on_watch_opened(now);
+        m.on_watch_event({kube::RawWatchEventType::added, pod_json("p", "u", 12, "Running")}, now + milliseconds{10});
+        auto a = m.on_watch_end(kube::error::server_error, {}, now + milliseconds{20});
+        REQUIRE(a.kind == Kind::wait);
+        CHECK(a.delay == milliseconds{800});
+    }
+    SECTION("a quiet watch stays open for healthy_watch") {
+        Machine m(o);
+        auto now = TimePoint{} + hours{1};
+        start(m, now);
+        storm(m, now);
+        m.on_watch_opened(now);
+        CHECK(m.stream_opened_at() == std::optional<TimePoint>(now));
+        auto a = m.on_watch_end(kube::error::connection_lost, {}, now + seconds{11});
+        REQUIRE(a.kind == Kind::wait);
+        CHECK(a.delay == milliseconds{800});
+    }
+    SECTION("a watch open for less than healthy_watch without an event is no proof") {
+        Machine m(o);
+        auto now = TimePoint{} + hours{1};
+        start(m, now);
+        storm(m, now);
+        m.on_watch_opened(now);
+        auto a = m.on_watch_end(kube::error::connection_lost, {}, now + seconds{3});
+        REQUIRE(a.kind == Kind::wait);
+        CHECK(a.delay == milliseconds{30000});
+    }
+}
+
+TEST_CASE("machine: a watch ending at once and relists without progress are reported as failures",
+          "[kube][machine][attempt]") {
+    Machine m;
+    auto now = TimePoint{} + hours{1};
+    m.resume(now);
+    kube::ListPage<kube::Pod> page;
+    page.resource_version = "10";
+    m.on_list_page(page, now);
+    (void)m.take_attempt();
+    m.on_watch_opened(now);
+    auto a = m.on_watch_end({}, {}, now + milliseconds{100});
+    REQUIRE(a.kind == Kind::wait);
+    auto at = m.take_attempt();
+    REQUIRE(at);
+    CHECK_FALSE(at->ok);
+    CHECK(at->diagnostics.client_message.find("at once") != std::string::npos);
+    m.on_wait_done(now + seconds{2});
+    a = m.on_watch_end(kube::error::expired, {}, now + seconds{2});
+    REQUIRE(a.kind == Kind::list); // the first relist is routine: no failure
+    CHECK_FALSE(m.take_attempt());
+    m.on_list_page(page, now + seconds{2});
+    (void)m.take_attempt();
+    a = m.on_watch_end(kube::error::expired, {}, now + seconds{2});
+    REQUIRE(a.kind == Kind::wait);
+    at = m.take_attempt();
+    REQUIRE(at);
+    CHECK(at->error == kube::error::expired);
 }

@@ -221,6 +221,21 @@ TEST_CASE("invalid settings name the variable, not the value", "[settings]") {
     CHECK(settings_error({{"SENTINEL_CONNECTIVITY_FAILURES", "0"}}).starts_with("SENTINEL_CONNECTIVITY_FAILURES:"));
 }
 
+TEST_CASE("the poll interval has a lower bound, from the environment and from .env", "[settings]") {
+    CHECK(es::min_poll_interval == 100ms);
+    for (const char* bad : {"1e-9", "0", "0.05", "99ms", "0s"}) {
+        CAPTURE(bad);
+        std::string var;
+        auto msg = settings_error({{"SENTINEL_POLL_INTERVAL", bad}}, &var);
+        CHECK(var == "SENTINEL_POLL_INTERVAL");
+        CHECK(msg == "SENTINEL_POLL_INTERVAL: must be at least 100ms");
+        CHECK_THROWS_AS(es::load_settings(env_of({}), {{"SENTINEL_POLL_INTERVAL", bad}}), es::SettingsError);
+    }
+    CHECK(es::load_settings(env_of({{"SENTINEL_POLL_INTERVAL", "100ms"}})).poll_interval == 100ms);
+    CHECK(es::load_settings(env_of({{"SENTINEL_POLL_INTERVAL", "0.1"}})).poll_interval == 100ms);
+    CHECK(es::load_settings(env_of({}), {{"SENTINEL_POLL_INTERVAL", "0.25"}}).poll_interval == 250ms);
+}
+
 TEST_CASE(".env files: comments, quotes, export; the environment wins", "[settings]") {
     auto entries = es::parse_dotenv("# sentinel settings\n"
                                     "\n"

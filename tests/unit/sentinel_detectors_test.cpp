@@ -572,3 +572,99 @@ TEST_CASE("detectors chosen at run time through AnyDetector", "[detectors][custo
     CHECK(m.finished());
     CHECK(m.summary(at(3)).exit_code == std::optional<int>(0));
 }
+
+TEST_CASE("straggler: no judgement while the task states are stale (watch down or resyncing)",
+          "[detectors][straggler][stale]") {
+    // The task finished at 120 s while the pod watch was down; the driver knows its picture is stale.
+    es::Monitor<es::StragglerDetector> m(context_of({{"align", 1}}, 100.0), es::SentinelSettings{});
+    es::FeedHealth fresh;
+    fresh.known = true;
+    m.on_feed_health(fresh, at(0));
+    m.on_pod(pod_of("align", 1, kube::PodPhase::running, 0), es::ChangeKind::added, at(1));
+    es::FeedHealth stale;
+    stale.known = true;
+    stale.tasks_fresh = false;
+    stale.all_healthy = false;
+    stale.unhealthy = {"pods"};
+    m.on_feed_health(stale, at(100));
+    CHECK(m.state().tasks_stale());
+    for (int t = 301; t < 600; t += 50) m.on_tick(at(t)); // would be a straggler from 300 s on
+    CHECK(m.take_reports().empty());
+    // The relist shows it finished: never a straggler.
+    m.on_pod(pod_of("align", 1, kube::PodPhase::succeeded, 0, 120), es::ChangeKind::modified, at(600));
+    m.on_feed_health(fresh, at(600));
+    m.on_tick(at(601));
+    CHECK(m.take_reports().empty());
+    CHECK(m.summary(at(601)).stragglers.empty());
+
+    // Still running once the picture is fresh again: judged then.
+    es::Monitor<es::StragglerDetector> r(context_of({{"align", 1}}, 100.0), es::SentinelSettings{});
+    r.on_pod(pod_of("align", 1, kube::PodPhase::running, 0), es::ChangeKind::added, at(1));
+    r.on_feed_health(stale, at(100));
+    r.on_tick(at(400));
+    CHECK(r.take_reports().empty());
+    r.on_feed_health(fresh, at(401));
+    r.on_tick(at(402));
+    CHECK(r.take_reports().size() == 1);
+}
+
+TEST_CASE("connectivity with feed health: restored only when every watch streams again, once per outage",
+          "[detectors][connectivity]") {
+    es::Monitor<es::ConnectivityDetector> m(context_of({}), es::SentinelSettings{});
+    es::FeedHealth up;
+    up.known = true;
+    up.healthy_since = at(0);
+    m.on_feed_health(up, at(0));
+    es::FeedHealth down = up;
+    down.all_healthy = false;
+    down.tasks_fresh = false;
+    down.healthy_since.reset();
+    down.unhealthy = {"pods", "jobs", "events", "engine"};
+
+    for (int i = 0; i < 3; ++i) m.on_api_call(false, "watch pods", "watch failed: cannot connect (connection refused)", at(10 + i));
+    m.on_feed_health(down, at(12));
+    auto rs = m.take_reports();
+    REQUIRE(rs.size() == 1);
+    CHECK(rs[0].type == es::ReportType::CONNECTIVITY_LOSS);
+    CHECK(rs[0].details.at("cause").as_string() == "watch failed: cannot connect (connection refused)");
+    CHECK(rs[0].message.find("connection refused") != std::string::npos);
+
+    // A single list succeeds while the watches are still refused: not restored, and no flapping after.
+    m.on_api_call(true, "list pods", at(13));
+    m.on_tick(at(13));
+    CHECK(m.take_reports().empty());
+    for (int i = 0; i < 5; ++i) m.on_api_call(false, "watch jobs", "refused", at(14 + i));
+    CHECK(m.take_reports().empty()); // the same outage: no second LOSS
+
+    // The watches stream again after the last failure: restored at the next tick, once.
+    es::FeedHealth back = up;
+    back.healthy_since = at(30);
+    m.on_feed_health(back, at(30));
+    m.on_tick(at(30));
+    rs = m.take_reports();
+    REQUIRE(rs.size() == 1);
+    CHECK(rs[0].type == es::ReportType::CONNECTIVITY_RESTORED);
+    CHECK(rs[0].details.at("outage_seconds").as_double() == Approx(20.0));
+    m.on_tick(at(31));
+    m.on_api_call(true, "watch pods", at(32));
+    CHECK(m.take_reports().empty());
+    CHECK(m.detector<es::ConnectivityDetector>().outages() == 1);
+}
+
+TEST_CASE("connectivity: failures of one kind while the watches stream are restored by a success, not a tick",
+          "[detectors][connectivity]") {
+    es::Monitor<es::ConnectivityDetector> m(context_of({}), es::SentinelSettings{});
+    es::FeedHealth up;
+    up.known = true;
+    up.healthy_since = at(0);
+    m.on_feed_health(up, at(0));
+    for (int i = 0; i < 3; ++i)
+        m.on_api_call(false, "exec completion probe", "too many requests (429)", at(10 + i));
+    CHECK(m.take_reports().size() == 1);
+    m.on_tick(at(13)); // the feeds were healthy before the failures: that proves nothing about the probe
+    CHECK(m.take_reports().empty());
+    m.on_api_call(true, "exec completion probe", at(14));
+    auto rs = m.take_reports();
+    REQUIRE(rs.size() == 1);
+    CHECK(rs[0].type == es::ReportType::CONNECTIVITY_RESTORED);
+}

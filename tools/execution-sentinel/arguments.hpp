@@ -3,8 +3,11 @@
 #ifndef EXECUTION_SENTINEL_TOOLS_EXECUTION_SENTINEL_ARGUMENTS_HPP
 #define EXECUTION_SENTINEL_TOOLS_EXECUTION_SENTINEL_ARGUMENTS_HPP
 
+#include <execution_sentinel/settings.hpp>
+
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -72,6 +75,29 @@ inline Parsed<double> parse_seconds(std::string_view flag, std::string_view text
   if (value > max_seconds)
     return {std::string(flag) + ": must be at most 2592000 seconds (30 days), got " + detail::quoted(text)};
   return {value};
+}
+
+/// The smallest `--poll S` accepted: the library's minimum poll interval (settings.hpp), in seconds.
+inline constexpr double min_poll_seconds =
+    static_cast<double>(execution_sentinel::min_poll_interval.count()) / 1000.0;
+
+/// `--poll S`: as parse_seconds, and at least min_poll_seconds (0.1 s): every poll opens a new exec connection
+/// to the engine pod, so a shorter interval only floods the API server. The same bound applies to
+/// SENTINEL_POLL_INTERVAL (load_settings).
+inline Parsed<double> parse_poll(std::string_view text) {
+  auto parsed = parse_seconds("--poll", text);
+  if (!parsed.ok()) return parsed;
+  if (parsed.value() < min_poll_seconds)
+    return {std::string("--poll: must be at least 0.1 seconds, got ") + detail::quoted(text)};
+  return parsed;
+}
+
+/// What is left of a time `limit` counted from `started` at `now`; at least 1 ms, so that a limit already spent
+/// (reading a huge context took longer) ends the watch at once as timed out rather than never.
+inline std::chrono::milliseconds remaining_time(std::chrono::milliseconds limit, std::chrono::steady_clock::time_point started,
+                                                std::chrono::steady_clock::time_point now) noexcept {
+  auto const left = limit - std::chrono::duration_cast<std::chrono::milliseconds>(now - started);
+  return left < std::chrono::milliseconds(1) ? std::chrono::milliseconds(1) : left;
 }
 
 /// `--speed X` of demo: the simulated time runs X times faster than scripted; 0 < X <= 1000.

@@ -6,6 +6,9 @@
 
 #include "exit_codes.hpp"
 
+#include <execution_sentinel/report.hpp>
+#include <execution_sentinel/summary.hpp>
+
 #include <boost/json.hpp>
 
 #include <string>
@@ -21,16 +24,18 @@ inline std::string ndjson_line(const boost::json::value& value) {
   return line;
 }
 
+/// The line of one report: exactly the library's JSON form of the Report (to_json in report.hpp).
+inline std::string report_line(const Report& report) { return ndjson_line(to_json(report)); }
+
 /// The last line of a run:
 /// `{"type":"SUMMARY","outcome":"succeeded","exit_status":0,"summary":{...WatchSummary...}}`
 /// plus `"error":"..."` when the run ended on an error (for example the cluster became unreachable).
-inline boost::json::object summary_record(const boost::json::value& summary, ExitCode code,
-                                          std::string_view error = {}) {
+inline boost::json::object summary_record(const WatchSummary& summary, ExitCode code, std::string_view error = {}) {
   boost::json::object record;
   record["type"] = "SUMMARY";
   record["outcome"] = outcome_name(code);
   record["exit_status"] = to_int(code);
-  record["summary"] = summary;
+  record["summary"] = to_json(summary);
   if (!error.empty()) record["error"] = error;
   return record;
 }

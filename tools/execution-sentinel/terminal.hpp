@@ -1,6 +1,7 @@
 // The output side of execution-sentinel: what the terminal can do (pure decisions from the environment, plus
-// a thin probe of the real file descriptor), and the two writers: the live view (redrawn in place with ANSI
-// cursor movement) and NDJSON. Documented in docs/cli.md.
+// a thin probe of the real file descriptor), and the two writers of typed reports: the live view (redrawn in
+// place with ANSI cursor movement) and NDJSON. A write that fails (reader gone, disk full) is reported once so
+// that the watch stops at once. Documented in docs/cli.md.
 #ifndef EXECUTION_SENTINEL_TOOLS_EXECUTION_SENTINEL_TERMINAL_HPP
 #define EXECUTION_SENTINEL_TOOLS_EXECUTION_SENTINEL_TERMINAL_HPP
 
@@ -10,14 +11,21 @@
 
 #include <boost/json.hpp>
 
+#include <execution_sentinel/report.hpp>
+#include <execution_sentinel/summary.hpp>
+#include <execution_sentinel/workflow_state.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -115,56 +123,100 @@ inline TerminalInfo probe_terminal(int fd) {
   return info;
 }
 
-/// Writes all of `text` to `fd`, retrying on EINTR and short writes. Returns false when the reader is gone
-/// (EPIPE) or another error occurred; callers then stop writing.
-inline bool write_all(int fd, std::string_view text) {
+/// Writes all of `text` to `fd`, retrying on EINTR and short writes. Returns 0, or the errno of the write that
+/// failed (EPIPE when the reader is gone, ENOSPC when the disk is full, ...).
+inline int write_fully(int fd, std::string_view text) {
   while (!text.empty()) {
     ssize_t const n = ::write(fd, text.data(), text.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return false;
+      return errno;
     }
     text.remove_prefix(static_cast<std::size_t>(n));
   }
-  return true;
+  return 0;
+}
+
+/// As write_fully; true when everything was written.
+inline bool write_all(int fd, std::string_view text) { return write_fully(fd, text) == 0; }
+
+/// Whether the reader of `fd` is gone without a write having failed yet: a pipe or socket whose other end
+/// was closed reports POLLERR or POLLHUP. Regular files and terminals in use report neither.
+inline bool output_gone(int fd) {
+  pollfd p{};
+  p.fd = fd;
+  p.events = 0;
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+}
+
+/// The one-line message for an output that cannot be written: "cannot write to standard output: Broken pipe".
+inline std::string output_error_message(int error) {
+  return std::string("cannot write to standard output: ") + std::strerror(error);
 }
 
 // ------------------------------------------------------------------------------------------ writers
 
-/// Where reports and the summary go; one implementation per output format.
+/// Where reports and the summary go; one implementation per output format. The first failed write to the
+/// output is recorded and reported once to the failure handler (the driver stops the watch: exit status 5);
+/// nothing is written after it.
 class OutputSink {
 public:
+  using FailureHandler = std::function<void(int error)>;
+
   virtual ~OutputSink() = default;
-  /// A report in its JSON form.
-  virtual void report(const boost::json::object& report) = 0;
+  /// A report as the library emits it.
+  virtual void report(const Report& report) = 0;
   /// Called about once a second with the time since the watch started (the live view's clock).
   virtual void tick(double elapsed_seconds) = 0;
-  /// The current per-phase counts (phase_counts.hpp), shown at the next redraw.
-  virtual void phase_counts(const boost::json::object&) {}
+  /// Whether phase_counts() is used (the live view's bars): the driver skips reading the state otherwise.
+  virtual bool wants_phase_counts() const { return false; }
+  /// The current per-phase counts of the sentinel's workflow state, shown at the next redraw.
+  virtual void phase_counts(const WorkflowState&) {}
   /// The program is about to quit without a summary (a second Ctrl+C): restore the terminal.
   virtual void abandon() {}
   /// A diagnostic line for stderr (ends with '\n'); the live view moves itself out of the way first.
   virtual void note(std::string_view line) { write_all(STDERR_FILENO, line); }
-  /// The last output of a run: the summary (JSON form of WatchSummary), the exit status, an optional error.
-  virtual void finish(const boost::json::object& summary, ExitCode code, std::string_view error) = 0;
+  /// The last output of a run: the summary, the exit status, an optional error.
+  virtual void finish(const WatchSummary& summary, ExitCode code, std::string_view error) = 0;
+
+  /// Called once, with the errno, when a write to the output fails (at once when one already failed).
+  void on_failure(FailureHandler handler) {
+    on_failure_ = std::move(handler);
+    if (failure_ != 0 && on_failure_) on_failure_(failure_);
+  }
+  /// The errno of the first failed write, 0 while the output works.
+  int failure() const noexcept { return failure_; }
+  /// Records that the output is unusable without a write having failed (see output_gone).
+  void fail(int error) {
+    if (failure_ != 0) return;
+    failure_ = error;
+    if (on_failure_) on_failure_(error);
+  }
+
+protected:
+  /// Writes `text` to `fd` unless the output already failed; the first failure is recorded (fail()).
+  void write_to(int fd, std::string_view text) {
+    if (failure_ != 0 || text.empty()) return;
+    if (int const e = write_fully(fd, text); e != 0) fail(e);
+  }
+
+private:
+  FailureHandler on_failure_;
+  int failure_ = 0;
 };
 
 /// NDJSON: one line per report, the SUMMARY record last; flushed line by line.
 class NdjsonSink final : public OutputSink {
 public:
   explicit NdjsonSink(int fd) : fd_(fd) {}
-  void report(const boost::json::object& report) override { write(ndjson_line(report)); }
+  void report(const Report& report) override { write_to(fd_, report_line(report)); }
   void tick(double) override {}
-  void finish(const boost::json::object& summary, ExitCode code, std::string_view error) override {
-    write(ndjson_line(summary_record(summary, code, error)));
+  void finish(const WatchSummary& summary, ExitCode code, std::string_view error) override {
+    write_to(fd_, ndjson_line(summary_record(summary, code, error)));
   }
 
 private:
-  void write(const std::string& line) {
-    if (ok_) ok_ = write_all(fd_, line);
-  }
   int fd_;
-  bool ok_ = true;
 };
 
 /// The view for people. With `redraw`, notable reports scroll above a live block that is redrawn in place
@@ -183,7 +235,7 @@ public:
     if (terminal_.redraw && !finished_) write("\x1b[?25h");
   }
 
-  void report(const boost::json::object& report) override {
+  void report(const Report& report) override {
     std::size_t const completed_before = state_.completed_tasks;
     apply_report(state_, report);
     refresh_size();
@@ -198,7 +250,8 @@ public:
     }
   }
 
-  void phase_counts(const boost::json::object& phases) override { apply_phase_counts(state_, phases); }
+  bool wants_phase_counts() const override { return true; }
+  void phase_counts(const WorkflowState& state) override { apply_phase_counts(state_, state); }
 
   void abandon() override {
     if (terminal_.redraw && !finished_) write("\n\x1b[?25h");
@@ -223,7 +276,7 @@ public:
     redraw({});
   }
 
-  void finish(const boost::json::object& summary, ExitCode code, std::string_view error) override {
+  void finish(const WatchSummary& summary, ExitCode code, std::string_view error) override {
     refresh_size();
     std::string out;
     if (terminal_.redraw) {
@@ -237,6 +290,8 @@ public:
     live_lines_ = 0;
     finished_ = true;
   }
+
+  const ViewState& view() const noexcept { return state_; }
 
 private:
   void refresh_size() {
@@ -263,15 +318,12 @@ private:
     write(out);
   }
 
-  void write(std::string_view text) {
-    if (ok_ && !text.empty()) ok_ = write_all(fd_, text);
-  }
+  void write(std::string_view text) { write_to(fd_, text); }
 
   int fd_;
   ViewState state_;
   TerminalInfo terminal_;
   std::size_t live_lines_ = 0;
-  bool ok_ = true;
   bool finished_ = false;
 };
 

@@ -1,6 +1,7 @@
-// The terminal view of execution-sentinel, as pure functions: a ViewState built from the MonitoringContext and
-// updated by reports (both in their JSON form), rendered to strings for a given width. The driver that owns the
-// terminal (cursor movement, redraw timing) is in terminal.hpp; nothing here does I/O.
+// The terminal view of execution-sentinel, as pure functions: a ViewState built from the MonitoringContext,
+// updated by the library's typed Reports and by the per-phase counts of its WorkflowState, rendered to strings
+// for a given width. The driver that owns the terminal (cursor movement, redraw timing) is in terminal.hpp;
+// nothing here does I/O.
 //
 // Layout: reports that matter to a person (anomalies, connectivity, phase starts and ends, completion) are
 // printed once as permanent lines (render_report_line) that scroll up; below them a live block
@@ -10,6 +11,11 @@
 #define EXECUTION_SENTINEL_TOOLS_EXECUTION_SENTINEL_VIEW_HPP
 
 #include "exit_codes.hpp"
+
+#include <execution_sentinel/context.hpp>
+#include <execution_sentinel/report.hpp>
+#include <execution_sentinel/summary.hpp>
+#include <execution_sentinel/workflow_state.hpp>
 
 #include <boost/json.hpp>
 
@@ -51,6 +57,7 @@ struct ViewState {
   std::string namespace_name;
   std::string engine;
   std::vector<PhaseView> phases; ///< Sorted by dag_order, then name.
+  std::map<std::string, std::int64_t, std::less<>> phase_order; ///< task_type → its dag_order: finds a phase in O(log n).
   std::size_t total_tasks = 0;
   std::size_t completed_tasks = 0;
   std::size_t failed_tasks = 0;
@@ -196,180 +203,150 @@ inline std::string format_duration(double seconds) {
   return buf;
 }
 
-inline bool is_anomaly_type(std::string_view type) {
-  return type.rfind("ANOMALY", 0) == 0 || type == "MASS_FAILURE";
+inline bool is_anomaly(ReportType type) noexcept {
+  switch (type) {
+  case ReportType::ANOMALY_OOMKILL:
+  case ReportType::ANOMALY_STRAGGLER:
+  case ReportType::ANOMALY_STALL:
+  case ReportType::MASS_FAILURE: return true;
+  default: return false;
+  }
 }
 
+inline bool phase_less(const PhaseView& a, std::int64_t order, std::string_view name) {
+  return a.dag_order != order ? a.dag_order < order : a.task_type < name;
+}
+
+/// The phase of `task_type` (already sanitised), or nullptr: O(log n).
 inline PhaseView* find_phase(ViewState& state, std::string_view task_type) {
-  for (auto& p : state.phases)
-    if (p.task_type == task_type) return &p;
-  return nullptr;
+  auto const it = state.phase_order.find(task_type);
+  if (it == state.phase_order.end()) return nullptr;
+  auto const pos = std::lower_bound(state.phases.begin(), state.phases.end(), 0,
+                                    [&](const PhaseView& p, int) { return phase_less(p, it->second, task_type); });
+  return pos != state.phases.end() && pos->task_type == task_type ? &*pos : nullptr;
 }
 
-inline PhaseView& phase_for(ViewState& state, std::string_view task_type) {
+/// The phase of `task_type`, added at its place in the order (`dag_order` for a new one) when missing.
+inline PhaseView& phase_for(ViewState& state, std::string_view task_type, std::int64_t dag_order = 99) {
   if (auto* p = find_phase(state, task_type)) return *p;
+  auto const pos = std::lower_bound(state.phases.begin(), state.phases.end(), 0,
+                                    [&](const PhaseView& p, int) { return phase_less(p, dag_order, task_type); });
   PhaseView phase;
   phase.task_type = std::string(task_type);
-  state.phases.push_back(phase);
-  std::stable_sort(state.phases.begin(), state.phases.end(), [](const PhaseView& a, const PhaseView& b) {
-    return a.dag_order != b.dag_order ? a.dag_order < b.dag_order : a.task_type < b.task_type;
-  });
-  return *find_phase(state, task_type);
-}
-
-/// Reads per-phase counts `{"completed":n,"total":n,"failed":n,"running":n,"status":"..."}`.
-inline void apply_phase_counts(PhaseView& phase, const boost::json::object& counts) {
-  count_field(counts, "completed", phase.completed);
-  count_field(counts, "succeeded", phase.completed);
-  count_field(counts, "failed", phase.failed);
-  count_field(counts, "running", phase.running);
-  std::size_t total = 0;
-  if (count_field(counts, "total", total) && total > 0) phase.total = total;
-  std::string const status = string_field(counts, "status");
-  if (status == "running" || status == "started") phase.status = PhaseStatus::running;
-  else if (status == "done" || status == "completed") phase.status = PhaseStatus::done;
-  else if (phase.completed + phase.failed > 0 || phase.running > 0)
-    phase.status = phase.total > 0 && phase.completed >= phase.total ? PhaseStatus::done : PhaseStatus::running;
+  phase.dag_order = dag_order;
+  state.phase_order.emplace(phase.task_type, dag_order);
+  return *state.phases.insert(pos, std::move(phase));
 }
 } // namespace detail
 
 
 // ------------------------------------------------------------------------------------------ state
 
-/// The initial view from a MonitoringContext in its JSON form: one phase per task_type of the inventory (with
-/// its task count and the smallest dag_order of its tasks), plus the types named only in dag_structure.
-/// Tolerates missing or mistyped fields (the context was validated by the library before).
-inline ViewState initial_view(const boost::json::object& context) {
+/// The initial view from a MonitoringContext: one phase per task_type of the inventory (with its task count and
+/// the smallest dag_order of its tasks), plus the types named only as keys of dag_structure (after all of
+/// them, in name order). O(n log n) in the number of tasks and types.
+inline ViewState initial_view(const MonitoringContext& context) {
   ViewState state;
-  state.namespace_name = sanitize(detail::string_field(context, "namespace"));
-  state.engine = sanitize(detail::string_field(context, "engine_pod_name"));
-  if (state.engine.empty()) state.engine = sanitize(detail::string_field(context, "engine_pod_selector"));
+  state.namespace_name = sanitize(context.namespace_);
+  state.engine = sanitize(context.engine_pod_name);
+  if (state.engine.empty()) state.engine = sanitize(context.engine_pod_selector);
   std::map<std::string, PhaseView> phases;
-  if (auto const* inv = context.if_contains("task_inventory"); inv && inv->is_array()) {
-    for (auto const& item : inv->get_array()) {
-      if (!item.is_object()) continue;
-      auto const& task = item.get_object();
-      std::string const type = sanitize(detail::string_field(task, "task_type"));
-      auto [it, inserted] = phases.try_emplace(type);
-      PhaseView& phase = it->second;
-      if (inserted) {
-        phase.task_type = type;
-        phase.dag_order = INT64_MAX;
-      }
-      ++phase.total;
-      if (auto const* order = task.if_contains("dag_order"); order && order->is_int64())
-        phase.dag_order = std::min(phase.dag_order, order->get_int64());
-      ++state.total_tasks;
+  for (auto const& task : context.task_inventory) {
+    std::string const type = sanitize(task.task_type);
+    auto [it, inserted] = phases.try_emplace(type);
+    PhaseView& phase = it->second;
+    if (inserted) {
+      phase.task_type = type;
+      phase.dag_order = task.dag_order;
     }
+    phase.dag_order = std::min<std::int64_t>(phase.dag_order, task.dag_order);
+    ++phase.total;
+    ++state.total_tasks;
   }
-  for (auto& [type, phase] : phases)
-    if (phase.dag_order == INT64_MAX) phase.dag_order = 99;
-  if (auto const* dag = context.if_contains("dag_structure"); dag && dag->is_object()) {
-    std::int64_t next = 100;
-    for (auto const& [type, deps] : dag->get_object()) {
-      std::string const name = sanitize(type);
-      if (phases.count(name)) continue;
-      PhaseView phase;
-      phase.task_type = name;
-      phase.dag_order = next++;
-      phases.emplace(name, phase);
-    }
+  std::int64_t next = 100;
+  for (auto const& [type, phase] : phases) next = std::max(next, phase.dag_order + 1);
+  for (auto const& [type, deps] : context.dag_structure) {
+    std::string const name = sanitize(type);
+    if (phases.count(name)) continue;
+    PhaseView phase;
+    phase.task_type = name;
+    phase.dag_order = next++;
+    phases.emplace(name, phase);
   }
-  for (auto& [type, phase] : phases) state.phases.push_back(phase);
-  std::stable_sort(state.phases.begin(), state.phases.end(), [](const PhaseView& a, const PhaseView& b) {
-    return a.dag_order != b.dag_order ? a.dag_order < b.dag_order : a.task_type < b.task_type;
+  state.phases.reserve(phases.size());
+  for (auto& [type, phase] : phases) {
+    state.phase_order.emplace(type, phase.dag_order);
+    state.phases.push_back(std::move(phase));
+  }
+  std::sort(state.phases.begin(), state.phases.end(), [](const PhaseView& a, const PhaseView& b) {
+    return detail::phase_less(a, b.dag_order, b.task_type);
   });
   return state;
 }
 
-/// The report types that end a phase-less connectivity problem.
-inline bool is_recovery_report(const boost::json::object& report) {
-  std::string const type = detail::string_field(report, "type");
-  if (type == "CONNECTIVITY_RESTORED" || type == "CONNECTIVITY_RECOVERED") return true;
-  if (type != "CONNECTIVITY_LOSS") return false;
-  if (auto const* d = report.if_contains("details"); d && d->is_object()) {
-    auto const& details = d->get_object();
-    for (auto key : {"recovered", "restored"})
-      if (auto const* v = details.if_contains(key); v && v->is_bool() && v->get_bool()) return true;
-    std::string const state = detail::string_field(details, "state");
-    if (state == "restored" || state == "recovered") return true;
-  }
-  return false;
-}
+/// Updates the view with one report as the library emits it (docs/reports.md): every report carries the
+/// completed and total counts; PROGRESS phase events (details.event "phase_started" / "phase_completed", with
+/// phase_total, phase_running, phase_succeeded, phase_failed) move their phase; the count event
+/// (details.event "count") and COMPLETION (details.failed_tasks) give the failed count; CONNECTIVITY_LOSS and
+/// CONNECTIVITY_RESTORED toggle the connection flag; COMPLETION and TIMEOUT end the run.
+inline void apply_report(ViewState& state, const Report& report) {
+  ++state.reports_by_type[std::string(to_string(report.type))];
+  state.completed_tasks = static_cast<std::size_t>(std::max(report.completed_tasks, 0));
+  if (report.total_tasks > 0) state.total_tasks = static_cast<std::size_t>(report.total_tasks);
+  if (!report.message.empty()) state.last_message = sanitize(report.message);
+  if (detail::is_anomaly(report.type)) ++state.anomalies;
+  if (report.type == ReportType::CONNECTIVITY_LOSS) state.connection_lost = true;
+  if (report.type == ReportType::CONNECTIVITY_RESTORED) state.connection_lost = false;
+  if (report.type == ReportType::COMPLETION || report.type == ReportType::TIMEOUT) state.finished = true;
 
-/// Updates the view with one report in its JSON form (Report's fields: type, severity, sequence, timestamp,
-/// task_name, task_type, completed_tasks, total_tasks, message, details). Unknown types are counted and shown.
-inline void apply_report(ViewState& state, const boost::json::object& report) {
-  std::string const type = detail::string_field(report, "type");
-  ++state.reports_by_type[type.empty() ? std::string("UNKNOWN") : sanitize(type)];
+  auto const& details = report.details;
+  std::string const event = detail::string_field(details, "event");
   std::size_t count = 0;
-  if (detail::count_field(report, "completed_tasks", count)) state.completed_tasks = count;
-  if (detail::count_field(report, "total_tasks", count) && count > 0) state.total_tasks = count;
-  if (std::string const message = detail::string_field(report, "message"); !message.empty())
-    state.last_message = sanitize(message);
-  if (detail::is_anomaly_type(type)) ++state.anomalies;
-  if (type == "CONNECTIVITY_LOSS" || type == "CONNECTIVITY_RESTORED" || type == "CONNECTIVITY_RECOVERED")
-    state.connection_lost = !is_recovery_report(report);
-  if (type == "COMPLETION") state.finished = true;
+  if (report.type == ReportType::COMPLETION && detail::count_field(details, "failed_tasks", count))
+    state.failed_tasks = count;
+  if (report.type == ReportType::PROGRESS && event == "count" && detail::count_field(details, "failed", count))
+    state.failed_tasks = count;
+  if (report.type != ReportType::PROGRESS || (event != "phase_started" && event != "phase_completed")) return;
 
-  boost::json::object const* details = nullptr;
-  if (auto const* d = report.if_contains("details"); d && d->is_object()) details = &d->get_object();
-  if (details) {
-    if (detail::count_field(*details, "failed_tasks", count)) state.failed_tasks = count;
-    // The workflow-wide count event: {"event": "count", "running", "failed", "pending"}.
-    if (type == "PROGRESS" && detail::string_field(*details, "event") == "count" &&
-        detail::count_field(*details, "failed", count))
-      state.failed_tasks = count;
-    // Per-phase counts for every phase: {"phases": {"sifting": {"completed": 3, "total": 5, ...}, ...}}.
-    if (auto const* ph = details->if_contains("phases"); ph && ph->is_object())
-      for (auto const& [name, counts] : ph->get_object())
-        if (counts.is_object())
-          detail::apply_phase_counts(detail::phase_for(state, sanitize(name)), counts.get_object());
-  }
-  // A phase event: a PROGRESS report naming a task_type, with details {"phase": type, "event":
-  // "phase_started"|"phase_completed", "phase_total", "phase_running", "phase_succeeded", "phase_failed"}.
-  std::string phase_name = sanitize(detail::string_field(report, "task_type"));
-  std::string event;
-  if (details) {
-    if (std::string const p = detail::string_field(*details, "phase"); !p.empty()) phase_name = sanitize(p);
-    event = detail::string_field(*details, "event");
-  }
-  if (type == "PROGRESS" && !phase_name.empty()) {
-    PhaseView& phase = detail::phase_for(state, phase_name);
-    if (details) {
-      std::size_t n = 0;
-      if (detail::count_field(*details, "phase_succeeded", n)) phase.completed = n;
-      if (detail::count_field(*details, "phase_running", n)) phase.running = n;
-      if (detail::count_field(*details, "phase_failed", n)) phase.failed = n;
-      if (detail::count_field(*details, "phase_total", n) && n > 0) phase.total = n;
-    }
-    if (event == "phase_started" && phase.status == PhaseStatus::waiting) phase.status = PhaseStatus::running;
-    if (event == "phase_completed") {
-      phase.status = PhaseStatus::done;
-      phase.completed = std::max(phase.completed, phase.total);
-      phase.running = 0;
-    }
+  std::string phase_name = detail::string_field(details, "phase");
+  if (phase_name.empty()) phase_name = report.task_type;
+  std::int64_t order = 99;
+  if (auto const* o = details.if_contains("dag_order"); o && o->is_int64()) order = o->get_int64();
+  PhaseView& phase = detail::phase_for(state, sanitize(phase_name), order);
+  std::size_t n = 0;
+  if (detail::count_field(details, "phase_succeeded", n)) phase.completed = n;
+  if (detail::count_field(details, "phase_running", n)) phase.running = n;
+  if (detail::count_field(details, "phase_failed", n)) phase.failed = n;
+  if (detail::count_field(details, "phase_total", n) && n > 0) phase.total = n;
+  if (event == "phase_started" && phase.status == PhaseStatus::waiting) phase.status = PhaseStatus::running;
+  if (event == "phase_completed") {
+    phase.status = PhaseStatus::done;
+    phase.completed = std::max(phase.completed, phase.total);
+    phase.running = 0;
   }
 }
 
-/// Merges per-phase counts `{"<task_type>": {"completed"|"succeeded", "total", "running", "failed"}, ...}` into
-/// the view (phases not yet shown are added).
-inline void apply_phase_counts(ViewState& state, const boost::json::object& phases) {
-  for (auto const& [name, counts] : phases)
-    if (counts.is_object()) detail::apply_phase_counts(detail::phase_for(state, sanitize(name)), counts.get_object());
+/// Copies the per-phase counts of the sentinel's workflow state into the view (phases not yet shown are
+/// added), so that each bar moves between its phase's start and end reports: completed = succeeded tasks;
+/// status done when the phase completed, running once it started. O(p log n) for p phases in the state.
+inline void apply_phase_counts(ViewState& view, const WorkflowState& state) {
+  for (auto const& [type, ph] : state.phases()) {
+    PhaseView& phase = detail::phase_for(view, sanitize(type), ph.dag_order);
+    phase.completed = static_cast<std::size_t>(std::max(ph.succeeded, 0));
+    phase.failed = static_cast<std::size_t>(std::max(ph.failed, 0));
+    phase.running = static_cast<std::size_t>(std::max(ph.running, 0));
+    if (ph.total > 0) phase.total = static_cast<std::size_t>(ph.total);
+    phase.status = ph.completed ? PhaseStatus::done : ph.started ? PhaseStatus::running : PhaseStatus::waiting;
+  }
 }
 
-/// Whether a report gets its own permanent line above the live block (anomalies, connectivity, completion,
-/// phase starts and ends). Plain count updates (PROGRESS with details.event "count") only change the live block.
-inline bool is_notable(const boost::json::object& report) {
-  std::string const type = detail::string_field(report, "type");
-  if (type != "PROGRESS") return true;
-  if (!detail::string_field(report, "task_type").empty()) return true;
-  if (auto const* d = report.if_contains("details"); d && d->is_object()) {
-    std::string const event = detail::string_field(d->get_object(), "event");
-    return event == "phase_started" || event == "phase_completed";
-  }
-  return false;
+/// Whether a report gets its own permanent line above the live block: every type but PROGRESS, and the
+/// PROGRESS phase events. Plain count updates (details.event "count") only change the live block.
+inline bool is_notable(const Report& report) {
+  if (report.type != ReportType::PROGRESS) return true;
+  if (!report.task_type.empty()) return true;
+  std::string const event = detail::string_field(report.details, "event");
+  return event == "phase_started" || event == "phase_completed";
 }
 
 // ------------------------------------------------------------------------------------------ rendering
@@ -427,9 +404,13 @@ inline std::string render_live(const ViewState& state, const RenderOptions& opti
 
   // Phases.
   std::size_t const max_rows = options.height > 3 ? options.height - 3 : 1;
+  std::size_t const shown =
+      state.phases.size() <= max_rows ? state.phases.size() : (max_rows > 1 ? max_rows - 1 : 0);
+  // Column widths from the rows drawn only: a redraw costs the same with 10 phases or 100,000.
   std::size_t name_width = 5;
   std::size_t total_digits = 1;
-  for (auto const& p : state.phases) {
+  for (std::size_t i = 0; i < shown; ++i) {
+    auto const& p = state.phases[i];
     name_width = std::max(name_width, visible_width(p.task_type));
     total_digits = std::max(total_digits, std::to_string(std::max(p.total, p.completed)).size());
   }
@@ -438,7 +419,6 @@ inline std::string render_live(const ViewState& state, const RenderOptions& opti
   std::size_t const status_width = 20;
   std::size_t const fixed = name_width + 1 + 1 + count_width + 1 + status_width;
   std::size_t bar_width = width > fixed + 4 ? std::min<std::size_t>(width - fixed - 1, 50) : 0;
-  std::size_t shown = state.phases.size() <= max_rows ? state.phases.size() : (max_rows > 1 ? max_rows - 1 : 0);
   for (std::size_t i = 0; i < shown; ++i) {
     auto const& p = state.phases[i];
     std::string line = pad(p.task_type.empty() ? std::string("(no type)") : p.task_type, name_width, options.unicode) + " ";
@@ -474,20 +454,21 @@ inline std::string render_live(const ViewState& state, const RenderOptions& opti
   return out;
 }
 
-/// A short label for a report type, for the permanent lines.
-inline std::string report_label(std::string_view type) {
-  if (type == "PROGRESS") return "progress";
-  if (type == "ANOMALY_OOMKILL") return "OOM kill";
-  if (type == "ANOMALY_STRAGGLER") return "straggler";
-  if (type == "MASS_FAILURE") return "mass failure";
-  if (type == "CONNECTIVITY_LOSS" || type == "CONNECTIVITY_RESTORED") return "connection";
-  if (type == "COMPLETION") return "completion";
-  if (type == "TIMEOUT") return "timeout";
-  if (type == "COMPLETION_SIGNAL_INVALID") return "bad signal";
-  if (type == "ANOMALY_STALL") return "stall";
-  std::string out;
-  for (char c : sanitize(type)) out.push_back(c == '_' ? ' ' : static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
-  return out.empty() ? std::string("report") : out;
+/// A short label for a report type, for the permanent lines (at most 12 columns).
+inline std::string_view report_label(ReportType type) noexcept {
+  switch (type) {
+  case ReportType::PROGRESS: return "progress";
+  case ReportType::ANOMALY_OOMKILL: return "OOM kill";
+  case ReportType::ANOMALY_STRAGGLER: return "straggler";
+  case ReportType::MASS_FAILURE: return "mass failure";
+  case ReportType::CONNECTIVITY_LOSS:
+  case ReportType::CONNECTIVITY_RESTORED: return "connection";
+  case ReportType::COMPLETION: return "completion";
+  case ReportType::TIMEOUT: return "timeout";
+  case ReportType::COMPLETION_SIGNAL_INVALID: return "bad signal";
+  case ReportType::ANOMALY_STALL: return "stall";
+  }
+  return "report";
 }
 
 namespace detail {
@@ -520,35 +501,28 @@ inline std::vector<std::string> wrap(std::string_view text, std::size_t width, s
 }
 } // namespace detail
 
-/// The permanent lines for a report: `HH:MM:SS  label        message`, coloured by severity (errors red,
-/// warnings yellow, phase events cyan). The message is word-wrapped under itself so that nothing of it is lost
-/// and no line is wider than the width (on very narrow terminals it is cut instead). Each line ends with '\n'.
-inline std::string render_report_line(const boost::json::object& report, const RenderOptions& options) {
+/// The permanent lines for a report: `HH:MM:SS  label        message` (UTC time of the report), coloured by
+/// severity (errors and critical red, warnings yellow, other anomalies yellow, completion and restored contact
+/// green, the rest cyan). The message is word-wrapped under itself so that nothing of it is lost and no line is
+/// wider than the width (on very narrow terminals it is cut instead). Each line ends with '\n'.
+inline std::string render_report_line(const Report& report, const RenderOptions& options) {
   std::size_t const width = std::max<std::size_t>(options.width, 10);
-  std::string const type = detail::string_field(report, "type");
-  std::string severity = detail::string_field(report, "severity");
-  for (auto& c : severity) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
   std::string_view sgr = detail::sgr_cyan;
-  if (severity.find("ERR") != std::string::npos || severity.find("CRIT") != std::string::npos) sgr = detail::sgr_red;
-  else if (severity.find("WARN") != std::string::npos) sgr = detail::sgr_yellow;
-  else if (detail::is_anomaly_type(type)) sgr = detail::sgr_yellow;
-  else if (type == "COMPLETION") sgr = detail::sgr_green;
-  if (type == "CONNECTIVITY_LOSS" || type == "CONNECTIVITY_RESTORED")
-    sgr = is_recovery_report(report) ? detail::sgr_green : detail::sgr_red;
+  if (report.severity == Severity::error || report.severity == Severity::critical) sgr = detail::sgr_red;
+  else if (report.severity == Severity::warning) sgr = detail::sgr_yellow;
+  else if (detail::is_anomaly(report.type)) sgr = detail::sgr_yellow;
+  else if (report.type == ReportType::COMPLETION || report.type == ReportType::CONNECTIVITY_RESTORED)
+    sgr = detail::sgr_green;
 
-  std::string time = detail::string_field(report, "timestamp");
-  if (auto const t = time.find('T'); t != std::string::npos && time.size() >= t + 9) time = time.substr(t + 1, 8);
-  else time.clear();
-  time = sanitize(time);
+  std::string const stamp = format_timestamp(report.timestamp); // 2026-11-23T05:36:11.123Z
+  std::string const time = stamp.size() >= 19 ? stamp.substr(11, 8) : std::string();
 
-  std::string message = sanitize(detail::string_field(report, "message"));
-  if (message.empty()) {
-    message = sanitize(detail::string_field(report, "task_name"));
-    if (message.empty()) message = sanitize(detail::string_field(report, "task_type"));
-  }
+  std::string message = sanitize(report.message);
+  if (message.empty()) message = sanitize(report.task_name);
+  if (message.empty()) message = sanitize(report.task_type);
   std::string prefix;
   if (!time.empty()) prefix += detail::paint(time, detail::sgr_dim, options.color) + "  ";
-  prefix += detail::paint(pad(report_label(type), 12), sgr, options.color);
+  prefix += detail::paint(pad(report_label(report.type), 12), sgr, options.color);
   prefix += " ";
   std::size_t const indent = visible_width(prefix);
   if (width < indent + 20) return fit(prefix + message, width, options.unicode) + "\n";
@@ -561,44 +535,24 @@ inline std::string render_report_line(const boost::json::object& report, const R
 }
 
 namespace detail {
-inline std::string names_or_count(const boost::json::value* v) {
-  if (!v) return {};
-  if (v->is_array()) {
-    std::string out;
-    for (auto const& item : v->get_array()) {
-      std::string name;
-      if (item.is_string()) name = sanitize(item.get_string());
-      else if (item.is_object()) {
-        name = sanitize(string_field(item.get_object(), "task_name"));
-        if (name.empty()) name = sanitize(string_field(item.get_object(), "name"));
-      }
-      if (name.empty()) continue;
-      if (!out.empty()) out += ", ";
-      out += name;
-    }
-    return out;
+inline std::string joined_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (auto const& n : names) {
+    std::string const name = sanitize(n);
+    if (name.empty()) continue;
+    if (!out.empty()) out += ", ";
+    out += name;
   }
-  std::size_t n = 0;
-  boost::json::object tmp;
-  tmp["n"] = *v;
-  if (count_field(tmp, "n", n) && n > 0) return std::to_string(n);
-  return {};
+  return out;
 }
 } // namespace detail
 
-/// The final summary for people, from the WatchSummary in its JSON form and the exit status: a headline with
-/// the outcome, counts and duration, then OOM-killed tasks, stragglers and reports per type when there are
-/// any. Lines are wrapped to the width; each ends with '\n'.
-inline std::string render_summary(const boost::json::object& summary, ExitCode code, const RenderOptions& options,
+/// The final summary for people, from the WatchSummary and the exit status: a headline with the outcome,
+/// counts and duration, then the error (if any), OOM-killed tasks, stragglers and reports per type when there
+/// are any. Lines are wrapped to the width; each ends with '\n'.
+inline std::string render_summary(const WatchSummary& summary, ExitCode code, const RenderOptions& options,
                                   std::string_view error = {}) {
   std::size_t const width = std::max<std::size_t>(options.width, 20);
-  std::size_t total = 0, completed = 0, failed = 0;
-  detail::count_field(summary, "total_tasks", total);
-  detail::count_field(summary, "completed_tasks", completed);
-  detail::count_field(summary, "failed_tasks", failed);
-  double duration = 0;
-  if (auto const* v = summary.if_contains("duration_seconds"); v && v->is_number()) duration = v->to_number<double>();
-
   std::string headline;
   std::string_view sgr = detail::sgr_red;
   switch (code) {
@@ -608,13 +562,13 @@ inline std::string render_summary(const boost::json::object& summary, ExitCode c
   case ExitCode::interrupted: headline = "Interrupted"; sgr = detail::sgr_yellow; break;
   case ExitCode::cluster_unreachable: headline = "Cluster unreachable"; break;
   case ExitCode::usage_error: headline = "Usage error"; break;
+  case ExitCode::output_failed: headline = "Output failed"; break;
   }
-  std::string body = ": " + std::to_string(completed) + "/" + std::to_string(total) + " tasks completed, " +
-                     std::to_string(failed) + " failed";
-  auto const outcome = outcome_from_summary(summary, false);
-  if (outcome.exit_code) body += ", workflow exit code " + std::to_string(*outcome.exit_code);
-  if (outcome.mass_failure) body += ", mass failure";
-  body += ", " + detail::format_duration(duration) + " elapsed.";
+  std::string body = ": " + std::to_string(summary.completed_tasks) + "/" + std::to_string(summary.total_tasks) +
+                     " tasks completed, " + std::to_string(summary.failed_tasks) + " failed";
+  if (summary.exit_code) body += ", workflow exit code " + std::to_string(*summary.exit_code);
+  if (summary.mass_failure) body += ", mass failure";
+  body += ", " + detail::format_duration(summary.duration_seconds) + " elapsed.";
 
   std::vector<std::string> lines;
   auto first = detail::wrap(headline + body, width, 2);
@@ -623,26 +577,18 @@ inline std::string render_summary(const boost::json::object& summary, ExitCode c
   for (auto& l : first) lines.push_back(l);
   if (!error.empty())
     for (auto& l : detail::wrap("  Error: " + sanitize(error), width, 4)) lines.push_back(l);
-  if (auto names = detail::names_or_count(summary.if_contains("oom_killed")); !names.empty())
+  if (auto names = detail::joined_names(summary.oom_killed); !names.empty())
     for (auto& l : detail::wrap("  Out of memory: " + names, width, 4)) lines.push_back(l);
-  if (auto names = detail::names_or_count(summary.if_contains("stragglers")); !names.empty())
+  if (auto names = detail::joined_names(summary.stragglers); !names.empty())
     for (auto& l : detail::wrap("  Stragglers: " + names, width, 4)) lines.push_back(l);
-  boost::json::value const* per_type = summary.if_contains("reports");
-  if (!per_type || !per_type->is_object()) per_type = summary.if_contains("reports_by_type");
-  if (!per_type || !per_type->is_object()) per_type = summary.if_contains("report_counts");
-  if (per_type && per_type->is_object() && !per_type->get_object().empty()) {
+  if (!summary.reports.empty()) {
     std::string text = "  Reports:";
     bool first_item = true;
-    for (auto const& [type, n] : per_type->get_object()) {
-      std::size_t count = 0;
-      boost::json::object tmp;
-      tmp["n"] = n;
-      if (!detail::count_field(tmp, "n", count)) continue;
-      text += (first_item ? " " : ", ") + std::to_string(count) + " " + sanitize(type);
+    for (auto const& [type, n] : summary.reports) {
+      text += (first_item ? " " : ", ") + std::to_string(n) + " " + std::string(to_string(type));
       first_item = false;
     }
-    if (!first_item)
-      for (auto& l : detail::wrap(text, width, 4)) lines.push_back(l);
+    for (auto& l : detail::wrap(text, width, 4)) lines.push_back(l);
   }
   std::string out;
   for (auto const& l : lines) out += l + "\n";

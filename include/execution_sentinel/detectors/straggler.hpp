@@ -22,6 +22,8 @@ namespace execution_sentinel {
 ///     (no report);
 ///  2. threshold = max(min_runtime, multiplier × baseline) (Flink's 1-minute lower bound);
 ///  3. the task is a straggler when its current attempt has run longer than the threshold.
+/// No task is judged while the driver reports the task states as stale (WorkflowState::tasks_stale(): the pod or
+/// Job watch is down or resyncing), since a task that finished meanwhile would still look as running.
 /// One report per task (severity warning). Defaults: multiplier 3.0, quorum 0.75, min_siblings 3,
 /// min_runtime 60 s (SentinelSettings).
 class StragglerDetector {
@@ -65,6 +67,9 @@ public:
     }
 
     void on_tick(const WorkflowState& s, Timestamp now, ReportSink& sink) {
+        // A watch that is down or not yet resynced leaves finished tasks looking as running: no judgement
+        // until the picture is current again.
+        if (s.tasks_stale()) return;
         std::map<std::string, std::pair<std::optional<double>, int>> medians; // per type, computed lazily
         for (auto& t : s.tasks()) {
             if (t.status != TaskStatus::running || flagged_.count(t.key)) continue;

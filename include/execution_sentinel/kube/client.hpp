@@ -8,26 +8,21 @@
 #include <execution_sentinel/kube/backoff.hpp>
 #include <execution_sentinel/kube/config.hpp>
 #include <execution_sentinel/kube/credentials.hpp>
+#include <execution_sentinel/kube/detail/credentials_util.hpp>
 #include <execution_sentinel/kube/detail/http_util.hpp>
 #include <execution_sentinel/kube/detail/tls_connection.hpp>
 #include <execution_sentinel/kube/error.hpp>
+#include <execution_sentinel/detail/build_mode.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <atomic>
@@ -35,7 +30,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,10 +58,12 @@ struct ClientOptions {
                                                         ///< the response header. Default 60 s.
     std::size_t max_idle_connections = 4;  ///< idle kept-alive connections kept for unary requests; 0 = no reuse
     int max_retries = 10;                  ///< retries of a unary request on 429/5xx/transport failure; 0 = none
-    std::size_t max_response_bytes = 256 << 20; ///< largest unary body, bytes; larger answers fail
+    std::size_t max_response_bytes = 256 << 20; ///< largest unary body, bytes; larger answers fail with
+                                                ///< error::response_too_large
     /// Observer called after every HTTP attempt (success or failure). Must not block; never sees secrets.
     std::function<void(const RequestOutcome&)> on_request{};
-    /// Receives warning lines (e.g. disabled TLS verification). Empty = written to std::cerr. Never sees secrets.
+    /// Receives warning lines (e.g. disabled TLS verification). Empty = not written anywhere (the library never
+    /// writes to stderr by itself). Never sees secrets.
     std::function<void(std::string_view)> log{};
     /// The backoff policy of every retry (kube/backoff.hpp: client-go's 0.8 s doubling to 30 s with jitter); a
     /// Retry-After hint (header or Status.details.retryAfterSeconds) lengthens a delay, clamped to
@@ -100,6 +96,7 @@ struct RequestOptions {
     std::string content_type = "application/json"; ///< of the request body (e.g. application/merge-patch+json)
     std::string accept = "application/json";
     std::optional<int> max_retries{};  ///< overrides ClientOptions::max_retries
+    std::optional<std::size_t> max_response_bytes{}; ///< overrides ClientOptions::max_response_bytes
     /// Whether 5xx and transport failures may be retried. Default (nullopt): GET, HEAD, PUT and DELETE are,
     /// POST and PATCH are not (429 and connect failures, where nothing was processed, are always retried).
     std::optional<bool> idempotent{};
@@ -146,6 +143,12 @@ struct ClientState {
         return config.credentials->current();
     }
 
+    /// The credentials to use now, without blocking the executor: when getting them would run an exec plugin,
+    /// current() runs on the client's credential thread and the coroutine resumes on `executor` after it.
+    boost::asio::awaitable<Credentials> async_credentials();
+    std::mutex credential_thread_mutex{};
+    std::unique_ptr<boost::asio::thread_pool> credential_thread{}; // created on first need, one thread
+
     void invalidate(const Credentials& used) {
         if (config.credentials) config.credentials->invalidate(used.generation);
     }
@@ -167,7 +170,6 @@ struct ClientState {
 
     void warn(std::string_view line) {
         if (options.log) options.log(line);
-        else std::cerr << line << std::endl;
     }
 
     void report(const RequestOutcome& outcome) {
@@ -201,19 +203,16 @@ struct ClientState {
     }
 
     /// A new connected, verified TLS connection for `creds`.
-    boost::asio::awaitable<std::unique_ptr<Connection>> connect(const Credentials& creds) {
-        auto ctx = tls_context(creds);
-        auto c = std::make_unique<Connection>();
-        c->tls.context = ctx;
-        c->tls.stream = std::make_unique<TlsStream>(executor, *ctx);
-        c->context_key = ctx.get();
-        co_await connect_tls(*c->tls.stream, c->tls.verify_failure, config, connect_settings());
-        co_return c;
-    }
+    boost::asio::awaitable<std::unique_ptr<Connection>> connect(const Credentials& creds);
 
     template <class Body>
     void prepare(boost::beast::http::request<Body>& req, const Credentials& creds, std::string_view accept) const {
         namespace http = boost::beast::http;
+        if (auto problem = header_value_problem(creds.bearer_token, "the bearer token of " + credentials_source(),
+                                                max_bearer_token_bytes))
+            throw_config_error(error::config_invalid, *problem);
+        if (auto problem = header_value_problem(options.user_agent, "ClientOptions::user_agent", 1024))
+            throw_config_error(error::config_invalid, *problem);
         req.set(http::field::host, host_header(config));
         req.set(http::field::user_agent, options.user_agent);
         if (!accept.empty()) req.set(http::field::accept, accept);
@@ -222,10 +221,7 @@ struct ClientState {
     }
 };
 
-inline boost::asio::awaitable<void> sleep_for(boost::asio::any_io_executor ex, std::chrono::milliseconds d) {
-    boost::asio::steady_timer timer(ex, d);
-    co_await timer.async_wait(boost::asio::use_awaitable);
-}
+EXECUTION_SENTINEL_DECL boost::asio::awaitable<void> sleep_for(boost::asio::any_io_executor ex, std::chrono::milliseconds d);
 
 inline std::chrono::milliseconds elapsed_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
@@ -310,29 +306,19 @@ public:
     /// GET `target` (an API path with query, e.g. "/api/v1/namespaces/x/pods?limit=500"; the config's base_path
     /// is prepended) and parse the JSON body. Retries 429/5xx/transport failures up to max_retries through the
     /// backoff policy, honouring Retry-After; refreshes credentials once on 401. Throws kube::Error.
-    boost::asio::awaitable<boost::json::value> get_json(std::string target) {
-        auto r = co_await request(boost::beast::http::verb::get, target);
-        co_return parse_json(r.body, "GET", target);
-    }
+    boost::asio::awaitable<boost::json::value> get_json(std::string target);
 
     /// Like get_json() with a single attempt (still one credential refresh on 401).
-    boost::asio::awaitable<boost::json::value> get_json_once(std::string target) {
-        RequestOptions ro;
-        ro.max_retries = 0;
-        std::string no_body;
-        auto r = co_await request(boost::beast::http::verb::get, target, std::move(no_body), std::move(ro));
-        co_return parse_json(r.body, "GET", target);
-    }
+    boost::asio::awaitable<boost::json::value> get_json_once(std::string target);
+    /// Like get_json_once() with a body limit of its own: a larger answer throws error::response_too_large
+    /// without being kept whole (e.g. a list page from a server that ignores `limit`).
+    boost::asio::awaitable<boost::json::value> get_json_once(std::string target, std::size_t max_response_bytes);
 
     /// A request with a JSON body (POST/PUT/PATCH) or none (DELETE, or an empty optional), answered with JSON.
     /// Throws kube::Error.
     boost::asio::awaitable<boost::json::value> request_json(boost::beast::http::verb method, std::string target,
                                                             std::optional<boost::json::value> body,
-                                                            RequestOptions options) {
-        std::string text = body ? boost::json::serialize(*body) : std::string();
-        auto r = co_await request(method, target, std::move(text), std::move(options));
-        co_return parse_json(r.body, std::string(boost::beast::http::to_string(method)), target);
-    }
+                                                            RequestOptions options);
     boost::asio::awaitable<boost::json::value> request_json(boost::beast::http::verb method, std::string target,
                                                             boost::json::value body) {
         RequestOptions options;
@@ -383,275 +369,19 @@ private:
         bool keep_alive = false;
     };
 
-    static boost::json::value parse_json(const std::string& body, const std::string& method, const std::string& target) {
-        boost::system::error_code ec;
-        auto v = boost::json::parse(body, ec);
-        if (ec) {
-            Diagnostics d;
-            d.resource = describe_request(method, target);
-            d.client_message = "the API server answered with invalid JSON (" + ec.message() + ")";
-            throw Error(make_error_code(error::malformed_response), std::move(d));
-        }
-        return v;
-    }
+    static boost::json::value parse_json(const std::string& body, const std::string& method, const std::string& target);
 
     static boost::asio::awaitable<Exchange> exchange(detail::Connection& c,
                                                      boost::beast::http::request<boost::beast::http::string_body>& req,
-                                                     std::chrono::milliseconds timeout, std::size_t max_body) {
-        namespace http = boost::beast::http;
-        namespace asio = boost::asio;
-        Exchange out;
-        auto& tcp = boost::beast::get_lowest_layer(c.stream());
-        tcp.expires_after(timeout);
-        auto [wec, wn] = co_await http::async_write(c.stream(), req, asio::as_tuple(asio::use_awaitable));
-        (void)wn;
-        if (wec) {
-            out.ec = wec;
-            co_return out;
-        }
-        http::response_parser<http::string_body> parser;
-        parser.body_limit(max_body);
-        auto [rec, rn] = co_await http::async_read(c.stream(), c.buffer, parser, asio::as_tuple(asio::use_awaitable));
-        (void)rn;
-        out.got_bytes = parser.got_some();
-        if (rec) {
-            out.ec = rec;
-            co_return out;
-        }
-        tcp.expires_never();
-        auto& res = parser.get();
-        out.status = static_cast<int>(res.result_int());
-        out.keep_alive = res.keep_alive();
-        out.content_type = std::string(res[http::field::content_type]);
-        out.retry_after = std::string(res[http::field::retry_after]);
-        out.body = std::move(res.body());
-        co_return out;
-    }
+                                                     std::chrono::milliseconds timeout, std::size_t max_body);
 
     std::shared_ptr<detail::ClientState> state_{};
 };
 
-// ------------------------------------------------------------------------------------------------ bodies
-
-inline boost::asio::awaitable<HttpResponse> Client::request(boost::beast::http::verb method, std::string target,
-                                                            std::string body, RequestOptions options) {
-    namespace http = boost::beast::http;
-    auto st = state_; // keeps the state alive for the whole call
-    const auto& opts = st->options;
-    const std::string method_name(http::to_string(method));
-    const std::string resource = describe_request(method_name, target);
-    const std::string full_target = join_target(st->config.base_path, target);
-    const int max_retries = std::max(0, options.max_retries.value_or(opts.max_retries));
-    const bool idempotent = options.idempotent.value_or(method == http::verb::get || method == http::verb::head ||
-                                                        method == http::verb::put || method == http::verb::delete_);
-    Backoff backoff(st->backoff_options());
-    int retries = 0;
-    int attempt = 0;
-    bool refreshed_credentials = false;
-
-    for (;;) {
-        ++attempt;
-        auto start = std::chrono::steady_clock::now();
-        RequestOutcome outcome{resource, 0, {}, attempt, false, {}};
-        std::optional<Error> failure; // a transport failure of this attempt
-        Exchange ex;
-        Credentials creds = st->credentials();
-        try {
-            auto ctx = st->tls_context(creds);
-            auto conn = st->take_idle(ctx.get());
-            http::request<http::string_body> req{method, full_target, 11};
-            st->prepare(req, creds, options.accept);
-            if (!body.empty() || method == http::verb::post || method == http::verb::put || method == http::verb::patch) {
-                req.set(http::field::content_type, options.content_type);
-                req.body() = body;
-            }
-            req.prepare_payload();
-            if (!conn) conn = co_await st->connect(creds);
-            ex = co_await exchange(*conn, req, opts.request_timeout, opts.max_response_bytes);
-            if (ex.ec && !ex.got_bytes && conn->reused && idempotent && !detail::is_cancellation(ex.ec) &&
-                ex.ec != boost::beast::error::timeout) {
-                // The pooled connection had been closed by the server: once more on a fresh one.
-                conn = co_await st->connect(creds);
-                ex = co_await exchange(*conn, req, opts.request_timeout, opts.max_response_bytes);
-            }
-            if (ex.ec) {
-                if (ex.ec == http::error::body_limit) {
-                    Diagnostics d;
-                    d.resource = resource;
-                    d.client_message = "the answer is larger than max_response_bytes (" +
-                                       std::to_string(opts.max_response_bytes) +
-                                       " bytes); raise ClientOptions::max_response_bytes or list in pages (limit/continue)";
-                    outcome.ec = make_error_code(error::malformed_response);
-                    outcome.elapsed = detail::elapsed_since(start);
-                    st->report(outcome);
-                    throw Error(make_error_code(error::malformed_response), std::move(d));
-                }
-                detail::throw_transport_error(ex.ec, resource, "the request", opts.request_timeout);
-            }
-            if (ex.keep_alive) st->give_back(std::move(conn));
-        } catch (const Error& e) {
-            if (e.code() == error::malformed_response) throw;
-            failure = e;
-        }
-
-        if (failure) {
-            outcome.ec = failure->code();
-            outcome.elapsed = detail::elapsed_since(start);
-            st->report(outcome);
-            bool may_retry = failure->code() == error::connect_failed ||
-                             (idempotent && (failure->code() == error::timeout || failure->code() == error::connection_lost ||
-                                             failure->code() == error::tls_handshake_failed));
-            if (!may_retry || retries >= max_retries) throw *failure;
-            ++retries;
-            co_await detail::sleep_for(st->executor, backoff.next_delay(Backoff::clock::now()));
-            continue;
-        }
-
-        outcome.http_status = ex.status;
-        outcome.elapsed = detail::elapsed_since(start);
-        if (ex.status >= 200 && ex.status < 300) {
-            st->report(outcome);
-            co_return HttpResponse{ex.status, std::move(ex.body), std::move(ex.content_type)};
-        }
-        auto [code, diag] = error_from_response(ex.status, ex.body, ex.retry_after, resource, st->credentials_source());
-        outcome.ec = make_error_code(code);
-        st->report(outcome);
-        if (code == error::unauthorized && !refreshed_credentials) {
-            refreshed_credentials = true;
-            st->invalidate(creds);
-            continue; // at once, with fresh credentials
-        }
-        bool retry = (code == error::too_many_requests || (code == error::server_error && idempotent)) &&
-                     retries < max_retries;
-        if (!retry) {
-            if (code == error::too_many_requests || code == error::server_error)
-                diag.client_message += " (gave up after " + std::to_string(retries) + " retries)";
-            throw Error(make_error_code(code), std::move(diag));
-        }
-        ++retries;
-        co_await detail::sleep_for(st->executor, backoff.next_delay(Backoff::clock::now(), diag.retry_after_seconds));
-    }
-}
-
-inline boost::asio::awaitable<Stream> Client::open_stream(std::string target, StreamOptions options) {
-    namespace http = boost::beast::http;
-    namespace asio = boost::asio;
-    auto st = state_;
-    const auto& opts = st->options;
-    const std::string resource = describe_request("GET", target);
-    const std::string full_target = join_target(st->config.base_path, target);
-    bool refreshed_credentials = false;
-    for (int attempt = 1;; ++attempt) {
-        auto start = std::chrono::steady_clock::now();
-        RequestOutcome outcome{resource, 0, {}, attempt, true, {}};
-        Credentials creds = st->credentials();
-        std::unique_ptr<detail::Connection> conn;
-        http::request<http::empty_body> req{http::verb::get, full_target, 11};
-        st->prepare(req, creds, options.accept);
-        http::response_parser<http::empty_body> header;
-        header.body_limit(boost::none);
-        boost::system::error_code ec;
-        try {
-            conn = co_await st->connect(creds);
-            auto& tcp = boost::beast::get_lowest_layer(conn->stream());
-            tcp.expires_after(opts.request_timeout);
-            auto [wec, wn] = co_await http::async_write(conn->stream(), req, asio::as_tuple(asio::use_awaitable));
-            (void)wn;
-            ec = wec;
-            if (!ec) {
-                auto [rec, rn] = co_await http::async_read_header(conn->stream(), conn->buffer, header,
-                                                                  asio::as_tuple(asio::use_awaitable));
-                (void)rn;
-                ec = rec;
-            }
-            if (ec) detail::throw_transport_error(ec, resource, "opening the stream", opts.request_timeout);
-        } catch (const Error& e) {
-            outcome.ec = e.code();
-            outcome.elapsed = detail::elapsed_since(start);
-            st->report(outcome);
-            throw;
-        }
-        int status = static_cast<int>(header.get().result_int());
-        outcome.http_status = status;
-        outcome.elapsed = detail::elapsed_since(start);
-        if (status == 200) {
-            st->report(outcome);
-            Stream s;
-            s.impl_ = std::make_unique<Stream::Impl>();
-            s.impl_->parser.emplace(std::move(header));
-            s.impl_->parser->body_limit(boost::none);
-            s.impl_->options = options;
-            s.impl_->resource = resource;
-            s.impl_->connection = std::move(conn);
-            co_return s;
-        }
-        // An error answer: read its (small) body for the Status.
-        std::string body, retry_after(header.get()[http::field::retry_after]);
-        {
-            http::response_parser<http::string_body> rest(std::move(header));
-            rest.body_limit(64 * 1024);
-            auto [rec, rn] = co_await http::async_read(conn->stream(), conn->buffer, rest, asio::as_tuple(asio::use_awaitable));
-            (void)rn;
-            if (rec && detail::is_cancellation(rec)) detail::throw_cancelled();
-            body = std::move(rest.get().body());
-        }
-        auto [code, diag] = error_from_response(status, body, retry_after, resource, st->credentials_source());
-        outcome.ec = make_error_code(code);
-        st->report(outcome);
-        if (code == error::unauthorized && !refreshed_credentials) {
-            refreshed_credentials = true;
-            st->invalidate(creds);
-            continue;
-        }
-        throw Error(make_error_code(code), std::move(diag));
-    }
-}
-
-inline boost::asio::awaitable<std::string_view> Stream::read_some() {
-    namespace http = boost::beast::http;
-    namespace asio = boost::asio;
-    for (;;) {
-        if (!impl_ || impl_->done) co_return std::string_view{};
-        auto& impl = *impl_;
-        auto& parser = *impl.parser;
-        parser.get().body().data = impl.buffer.data();
-        parser.get().body().size = impl.buffer.size();
-        parser.get().body().more = true;
-        auto& tcp = boost::beast::get_lowest_layer(impl.connection->stream());
-        tcp.expires_after(impl.options.idle_timeout);
-        auto [ec, n] = co_await http::async_read_some(impl.connection->stream(), impl.connection->buffer, parser,
-                                                      asio::as_tuple(asio::use_awaitable));
-        (void)n;
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) {
-            auto resource = impl.resource;
-            auto idle = impl.options.idle_timeout;
-            close();
-            if (ec == boost::beast::error::timeout) {
-                Diagnostics d;
-                d.resource = std::move(resource);
-                d.client_message = "no data on the stream for " + std::to_string(idle.count()) +
-                                   " ms (silent or half-open connection); reconnect";
-                throw Error(make_error_code(error::stream_idle), std::move(d));
-            }
-            detail::throw_transport_error(ec, std::move(resource), "reading the stream", idle);
-        }
-        std::size_t got = impl.buffer.size() - parser.get().body().size;
-        if (parser.is_done()) {
-            impl.done = true;
-            tcp.expires_never();
-        }
-        if (got == 0) {
-            if (impl.done) {
-                close();
-                co_return std::string_view{};
-            }
-            continue;
-        }
-        co_return std::string_view(impl.buffer.data(), got);
-    }
-}
-
 } // namespace execution_sentinel::kube
+
+#if !defined(EXECUTION_SENTINEL_SEPARATE_COMPILATION)
+#include <execution_sentinel/kube/impl/client.ipp>
+#endif
 
 #endif // EXECUTION_SENTINEL_KUBE_CLIENT_HPP

@@ -5,6 +5,7 @@
 
 #include <execution_sentinel/kube/credentials.hpp>
 #include <execution_sentinel/kube/error.hpp>
+#include <execution_sentinel/detail/build_mode.hpp>
 
 #include <functional>
 #include <map>
@@ -60,24 +61,26 @@ struct KubeconfigOptions {
 /// Throws kube::Error with error::config_invalid (missing/unparsable file, unknown context, bad field) or
 /// error::credentials_unavailable (token file unreadable); the diagnostics' client_message names the file,
 /// the field and what to do.
-ClusterConfig load_kubeconfig(const KubeconfigOptions& options = {});
+EXECUTION_SENTINEL_DECL ClusterConfig load_kubeconfig(const KubeconfigOptions& options = {});
 
 /// Loads kubeconfig YAML held in memory. `origin` names it in errors and `source`; relative paths resolve
 /// against the directory part of `origin` (the current directory when it has none).
-ClusterConfig load_kubeconfig_from_string(std::string_view yaml, std::string_view origin,
+EXECUTION_SENTINEL_DECL ClusterConfig load_kubeconfig_from_string(std::string_view yaml, std::string_view origin,
                                           const KubeconfigOptions& options = {});
 
 /// The pod's service account: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, CA from ca.crt, token
 /// from the token file (re-read, so rotation works), namespace from POD_NAMESPACE, the namespace file, or
 /// "default". Throws kube::Error(config_invalid or credentials_unavailable).
-ClusterConfig load_in_cluster(const ConfigEnvironment& environment = {});
+EXECUTION_SENTINEL_DECL ClusterConfig load_in_cluster(const ConfigEnvironment& environment = {});
 
 /// The first configuration present: explicit path > KUBECONFIG > ~/.kube/config > in-cluster. When none is
 /// present, the error lists what was tried.
-ClusterConfig load_default(const KubeconfigOptions& options = {});
+EXECUTION_SENTINEL_DECL ClusterConfig load_default(const KubeconfigOptions& options = {});
 
 } // namespace execution_sentinel::kube
 
+#if !defined(EXECUTION_SENTINEL_SEPARATE_COMPILATION)
 #include <execution_sentinel/kube/detail/config_impl.hpp>
+#endif
 
 #endif // EXECUTION_SENTINEL_KUBE_CONFIG_HPP

@@ -6,6 +6,7 @@
 #define EXECUTION_SENTINEL_KUBE_CREDENTIALS_HPP
 
 #include <execution_sentinel/kube/error.hpp>
+#include <execution_sentinel/detail/build_mode.hpp>
 #include <execution_sentinel/kube/objects.hpp>
 
 #include <chrono>
@@ -132,6 +133,11 @@ public:
                source_.exec.has_value();
     }
     bool uses_exec_plugin() const noexcept { return source_.exec.has_value(); }
+
+    /// True when the next current() would run the exec plugin (none cached, a refresh asked for, or the cached
+    /// credential near its expiry): a call that may block for up to `exec_timeout`. The client then calls
+    /// current() on a thread of its own, never on the caller's executor.
+    bool refresh_would_block() const;
     const CredentialSource& source() const noexcept { return source_; }
 
 private:
@@ -155,6 +161,8 @@ private:
 
 } // namespace execution_sentinel::kube
 
+#if !defined(EXECUTION_SENTINEL_SEPARATE_COMPILATION)
 #include <execution_sentinel/kube/detail/credentials_impl.hpp>
+#endif
 
 #endif // EXECUTION_SENTINEL_KUBE_CREDENTIALS_HPP

@@ -34,10 +34,12 @@ enum class error {
     // -- protocol
     malformed_response,       ///< an answer or watch event that is not what the API promises
     event_too_large,          ///< one watch event larger than the configured cap
+    response_too_large,       ///< an answer (a list page) larger than the configured byte or item cap
     // -- configuration and credentials
     config_invalid,           ///< kubeconfig, in-cluster files or options are wrong: fix the configuration
     credentials_unavailable,  ///< an exec plugin or token file did not yield credentials
     tls_verification_failed,  ///< the server certificate does not verify against the cluster CA
+    client_certificate_rejected, ///< the server refused our client certificate in the TLS handshake (alert)
     // -- exec
     exec_failed,              ///< exec could not be started (e.g. container missing, 400 from the server)
     // -- misuse
@@ -86,10 +88,13 @@ public:
         case error::unexpected_status: return "unexpected HTTP status from the API server";
         case error::malformed_response: return "malformed response from the API server";
         case error::event_too_large: return "a watch event exceeded the size limit";
+        case error::response_too_large: return "an answer of the API server exceeded the size limit";
         case error::config_invalid: return "invalid Kubernetes client configuration";
         case error::credentials_unavailable: return "credentials could not be obtained";
         case error::tls_verification_failed:
             return "the API server's certificate does not verify against the cluster CA";
+        case error::client_certificate_rejected:
+            return "the API server rejected the client certificate during the TLS handshake";
         case error::exec_failed: return "exec in the pod failed";
         case error::operation_in_progress: return "another operation of this kind is in progress";
         }

@@ -11,6 +11,7 @@
 #include <execution_sentinel/kube/error.hpp>
 #include <execution_sentinel/kube/objects.hpp>
 #include <execution_sentinel/kube/parse.hpp>
+#include <execution_sentinel/kube/request_machine.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/value.hpp>
@@ -50,7 +51,7 @@ struct LogRequest {
 /// The last `tail_lines` lines of a container's log (all lines when nullopt), with timestamps. Throws
 /// kube::Error: bad_request (container waiting to start, unknown container), not_found, and the errors of
 /// Client::request(). Cancellation as in Client.
-boost::asio::awaitable<std::vector<LogLine>> tail(Client& client, std::string namespace_, std::string pod,
+EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::vector<LogLine>> tail(Client& client, std::string namespace_, std::string pod,
                                                   std::string container, std::optional<int> tail_lines);
 
 // ------------------------------------------------------------------------------------------- pure pieces
@@ -210,7 +211,7 @@ inline bool log_finished(const boost::json::value& pod, std::string_view contain
 class LogFollower {
 public:
     LogFollower(Client client, LogRequest request) : client_(std::move(client)), request_(std::move(request)),
-        backoff_(client_.state()->backoff_options()) {}
+        reopen_(RequestPolicy{RequestKind::log_follow, 0, true}, client_.state()->backoff_options()) {}
 
     /// The next line, or nullopt once the container has finished and its log is exhausted. Throws
     /// kube::Error for fatal errors (forbidden, not_found at the first open, unauthorized, TLS verification);
@@ -227,7 +228,7 @@ private:
 
     Client client_;
     LogRequest request_;
-    Backoff backoff_;
+    RequestMachine reopen_; ///< when and whether to reopen the log after a failure
     LogDeduplicator dedup_;
     std::optional<Stream> stream_{};
     std::deque<LogLine> pending_{};
@@ -240,27 +241,6 @@ private:
 
 
 
-// ------------------------------------------------------------------------------------------------ drivers
-
-inline boost::asio::awaitable<std::vector<LogLine>> tail(Client& client, std::string namespace_, std::string pod,
-                                                         std::string container, std::optional<int> tail_lines) {
-    RequestOptions ro;
-    ro.accept = "*/*";
-    std::string target = log_target(namespace_, pod, container, false, std::nullopt, tail_lines);
-    std::string no_body;
-    auto r = co_await client.request(boost::beast::http::verb::get, std::move(target), std::move(no_body), std::move(ro));
-    std::vector<LogLine> out{};
-    std::string partial{};
-    Timestamp last{};
-    auto on_line = [&](std::string_view line) {
-        out.push_back(split_log_line(line, last));
-        last = out.back().time;
-    };
-    split_lines(partial, r.body, std::size_t{1} << 20, on_line);
-    if (!partial.empty()) on_line(partial);
-    co_return out;
-}
-
 namespace detail {
 /// A 400 answer to a log request that waiting will cure ("container … is waiting to start: ContainerCreating"),
 /// as opposed to one that it will not ("container x is not valid for pod y").
@@ -272,106 +252,10 @@ inline bool log_not_ready_yet(const Error& e) {
 }
 } // namespace detail
 
-inline void LogFollower::take_lines(std::string_view bytes) {
-    split_lines(partial_, bytes, request_.max_line_bytes, [this](std::string_view raw) {
-        LogLine line = split_log_line(raw, last_time_);
-        last_time_ = line.time;
-        if (dedup_.accept(line)) {
-            pending_.push_back(std::move(line));
-            delivered_since_open_ = true;
-        }
-    });
-}
-
-inline boost::asio::awaitable<void> LogFollower::open() {
-    for (;;) {
-        std::optional<Timestamp> since = dedup_.last_time();
-        std::optional<int> tail_lines;
-        if (!since) since = request_.since_time;
-        if (opens_ == 0) tail_lines = request_.tail_lines;
-        StreamOptions so;
-        so.idle_timeout = request_.idle_timeout;
-        so.accept = "*/*";
-        std::optional<int> retry_after;
-        try {
-            std::string target = log_target(request_.namespace_, request_.pod, request_.container, true, since, tail_lines);
-            stream_.emplace(co_await client_.open_stream(std::move(target), std::move(so)));
-            ++opens_;
-            delivered_since_open_ = false;
-            partial_.clear();
-            dedup_.begin_replay();
-            co_return;
-        } catch (const Error& e) {
-            if (e.code() == error::not_found && opens_ > 0) { // the pod is gone: its log ended
-                finished_ = true;
-                co_return;
-            }
-            if (!detail::log_not_ready_yet(e) && !is_retryable(e.code())) throw;
-            retry_after = e.diagnostics().retry_after_seconds;
-        }
-        co_await detail::sleep_for(client_.get_executor(), backoff_.next_delay(Backoff::clock::now(), retry_after));
-    }
-}
-
-inline boost::asio::awaitable<void> LogFollower::on_stream_end(bool delivered_any) {
-    bool reopen_later = !delivered_any;
-    std::optional<boost::json::value> pod{};
-    try {
-        pod = co_await client_.get_json("/api/v1/namespaces/" + escape_path_segment(request_.namespace_) + "/pods/" +
-                                        escape_path_segment(request_.pod));
-    } catch (const Error& e) {
-        if (e.code() == error::not_found) {
-            finished_ = true;
-            co_return;
-        }
-        if (!is_retryable(e.code())) throw;
-        reopen_later = true;
-    }
-    if (pod && log_finished(*pod, request_.container)) {
-        finished_ = true;
-        co_return;
-    }
-    if (reopen_later) co_await detail::sleep_for(client_.get_executor(), backoff_.next_delay(Backoff::clock::now()));
-    else backoff_.reset();
-}
-
-inline boost::asio::awaitable<std::optional<LogLine>> LogFollower::next() {
-    for (;;) {
-        if (!pending_.empty()) {
-            LogLine line = std::move(pending_.front());
-            pending_.pop_front();
-            co_return line;
-        }
-        if (finished_) co_return std::nullopt;
-        if (stream_ && !stream_->is_open()) stream_.reset(); // a cancelled read closed it
-        if (!stream_) {
-            co_await open();
-            continue;
-        }
-        std::string_view bytes;
-        std::optional<Error> failure;
-        try {
-            bytes = co_await stream_->read_some();
-        } catch (const Error& e) {
-            failure = e;
-        }
-        if (failure) {
-            stream_.reset();
-            partial_.clear(); // an unfinished line comes again after the reopen
-            if (!is_retryable(failure->code())) throw *failure;
-            co_await detail::sleep_for(client_.get_executor(), backoff_.next_delay(Backoff::clock::now()));
-            continue;
-        }
-        if (bytes.empty()) {
-            if (!partial_.empty()) take_lines("\n");
-            stream_.reset();
-            co_await on_stream_end(delivered_since_open_);
-            continue;
-        }
-        take_lines(bytes);
-    }
-}
-
 } // namespace execution_sentinel::kube
+
+#if !defined(EXECUTION_SENTINEL_SEPARATE_COMPILATION)
+#include <execution_sentinel/kube/impl/logs.ipp>
+#endif
 
 #endif // EXECUTION_SENTINEL_KUBE_LOGS_HPP

@@ -6,6 +6,10 @@
 
 #include <execution_sentinel/kube/error.hpp>
 #include <execution_sentinel/kube/objects.hpp>
+#include <execution_sentinel/kube/rfc3339.hpp>
+
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -195,18 +199,6 @@ inline std::optional<Timestamp> time_field(const boost::json::object& o, std::st
     return parse_timestamp(s);
 }
 
-inline bool parse_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) noexcept {
-    if (pos + n > s.size()) return false;
-    int v = 0;
-    for (std::size_t i = pos; i < pos + n; ++i) {
-        char c = s[i];
-        if (c < '0' || c > '9') return false;
-        v = v * 10 + (c - '0');
-    }
-    out = v;
-    return true;
-}
-
 inline ContainerState parse_container_state(const boost::json::object* state) {
     ContainerState out;
     if (!state) return out;
@@ -285,53 +277,7 @@ inline std::string_view http_reason_phrase(int s) noexcept {
 
 } // namespace detail
 
-inline std::optional<Timestamp> parse_timestamp(std::string_view s) noexcept {
-    using namespace std::chrono;
-    // YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
-    if (s.size() < 20) return std::nullopt;
-    if (!detail::parse_digits(s, 0, 4, y) || s[4] != '-' || !detail::parse_digits(s, 5, 2, mo) || s[7] != '-' ||
-        !detail::parse_digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        !detail::parse_digits(s, 11, 2, h) || s[13] != ':' || !detail::parse_digits(s, 14, 2, mi) ||
-        s[16] != ':' || !detail::parse_digits(s, 17, 2, se))
-        return std::nullopt;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
-    // Timestamp counts nanoseconds in 64 bits: it spans the years 1678 to 2261. Outside that, the text is not a
-    // time the API server wrote; treat it as absent rather than overflow.
-    if (y < 1678 || y > 2261) return std::nullopt;
-    std::size_t pos = 19;
-    std::int64_t frac_ns = 0;
-    if (pos < s.size() && s[pos] == '.') {
-        ++pos;
-        std::size_t digits = 0;
-        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-            if (digits < 9) frac_ns = frac_ns * 10 + (s[pos] - '0');
-            ++digits;
-            ++pos;
-        }
-        if (digits == 0) return std::nullopt;
-        for (std::size_t i = digits; i < 9; ++i) frac_ns *= 10;
-    }
-    if (pos >= s.size()) return std::nullopt;
-    int offset_min = 0;
-    if (s[pos] == 'Z' || s[pos] == 'z') {
-        ++pos;
-    } else if (s[pos] == '+' || s[pos] == '-') {
-        int oh = 0, om = 0;
-        if (!detail::parse_digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-            !detail::parse_digits(s, pos + 4, 2, om) || oh > 23 || om > 59)
-            return std::nullopt;
-        offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
-        pos += 6;
-    } else {
-        return std::nullopt;
-    }
-    if (pos != s.size()) return std::nullopt;
-    year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
-    if (!ymd.ok()) return std::nullopt;
-    auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{se} - minutes{offset_min} + nanoseconds{frac_ns};
-    return time_point_cast<Timestamp::duration>(tp);
-}
+inline std::optional<Timestamp> parse_timestamp(std::string_view s) noexcept { return parse_rfc3339(s); }
 
 inline ObjectMeta parse_object_meta(const boost::json::object& m) {
     using namespace detail;
@@ -530,17 +476,8 @@ inline Diagnostics diagnostics_for(int http_status, const ApiStatus& status, std
 }
 
 inline void append_query_encoded(std::string& out, std::string_view value) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    for (unsigned char c : value) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-            c == '_' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 0xF];
-        }
-    }
+    // The library's one percent-encoding path: Boost.URL, everything but RFC 3986 unreserved characters.
+    out += boost::urls::encode(boost::urls::string_view(value.data(), value.size()), boost::urls::unreserved_chars);
 }
 
 inline std::string to_query_string(const ListQuery& q) {

@@ -18,6 +18,9 @@
 // errors (connection, 429, 5xx, idle stream, malformed stream) back off (honouring Retry-After) and
 // re-watch the SAME resourceVersion; fatal errors (401, 403, 404, 400, configuration) are returned as a
 // `fail` action, and the machine keeps its state: calling resume() afterwards backs off and retries.
+// The backoff starts again from its first delay once a watch is healthy again: it delivered an event, or it
+// stayed open for `healthy_watch` (10 s). Every list or watch attempt that succeeds or fails leaves a
+// WatchAttempt (take_attempt()) for the driver's observer: connectivity, logs and fail-fast decisions.
 #ifndef EXECUTION_SENTINEL_KUBE_WATCH_MACHINE_HPP
 #define EXECUTION_SENTINEL_KUBE_WATCH_MACHINE_HPP
 
@@ -48,6 +51,7 @@ struct WatchMachineOptions {
     std::chrono::seconds min_watch_timeout{300};          ///< `timeoutSeconds` is drawn in [min, max]
     std::chrono::seconds max_watch_timeout{600};
     std::chrono::milliseconds very_short_watch{1000};     ///< a watch ending this soon with no event backs off
+    std::chrono::milliseconds healthy_watch{10'000};      ///< a watch open this long resets the backoff
     BackoffOptions backoff{};                             ///< the one backoff policy
     std::uint64_t seed = 0x9a7c4e11u;                     ///< seed of the timeoutSeconds draw
 };
@@ -93,6 +97,33 @@ struct WatchAction {
     std::chrono::milliseconds delay{0};
     std::error_code error{};
     Diagnostics diagnostics{};
+};
+
+/// What one list or watch attempt came to (WatchMachine::take_attempt(), WatchOptions::on_attempt).
+///
+/// A list attempt succeeds when its page arrives. A watch attempt succeeds when its first event (bookmarks
+/// included) arrives: a watch that opens with 200 and then breaks or streams garbage is a failure. A clean
+/// end of a watch, an immediate relist after 410 and a fatal error's later retries leave no attempt behind
+/// unless the machine backs off because of them.
+struct WatchAttempt {
+    enum class Kind : std::uint8_t { list, watch };
+    Kind kind = Kind::list;
+    bool ok = false;
+    std::error_code error{};               ///< why it failed (empty when ok)
+    Diagnostics diagnostics{};             ///< what was asked and what the server said (failures)
+    std::chrono::milliseconds retry_in{0}; ///< the backoff chosen before the next attempt (failures)
+    bool synced = false;                   ///< the machine had completed a list before this attempt
+    bool fatal() const noexcept { return is_fatal(error); }
+    /// One line: "list failed: <error message>: <diagnostics>" (never holds credentials).
+    std::string describe() const {
+        std::string s = std::string(kind == Kind::list ? "list" : "watch") + (ok ? " succeeded" : " failed");
+        if (!ok && error) s += ": " + error.message();
+        if (!ok) {
+            auto d = diagnostics.to_string();
+            if (!d.empty()) s += ": " + d;
+        }
+        return s;
+    }
 };
 
 /// One page of a list answer.
@@ -145,6 +176,18 @@ public:
 
     /// A `wait` is over.
     WatchAction on_wait_done(time_point now);
+
+    /// What the last list or watch attempt came to, once (then empty until another attempt ends).
+    std::optional<WatchAttempt> take_attempt() { return std::exchange(attempt_, std::nullopt); }
+
+    /// True while a watch stream is open (answered 200 and not ended).
+    bool streaming() const noexcept { return phase_ == WatchPhase::watching && watch_opened_at_.has_value(); }
+    /// Events (bookmarks included) received on the current watch stream.
+    std::uint64_t stream_events() const noexcept { return watch_events_; }
+    /// When the current watch stream opened (empty when none is open).
+    std::optional<time_point> stream_opened_at() const noexcept {
+        return streaming() ? watch_opened_at_ : std::nullopt;
+    }
 
     /// Events to deliver, in order.
     bool has_events() const noexcept { return !events_.empty(); }
@@ -208,6 +251,27 @@ private:
     std::optional<time_point> watch_opened_at_;
     std::uint64_t watch_events_ = 0;    ///< events received on the current watch
     unsigned resync_streak_ = 0;        ///< relists without an event in between
+    std::optional<WatchAttempt> attempt_; ///< the last attempt's outcome, not yet taken
+
+    void record_ok(WatchAttempt::Kind kind) {
+        WatchAttempt a;
+        a.kind = kind;
+        a.ok = true;
+        a.synced = ever_synced_;
+        attempt_ = std::move(a);
+    }
+    void record_failure(WatchAttempt::Kind kind, std::error_code ec, const Diagnostics& diag,
+                        std::chrono::milliseconds retry_in) {
+        WatchAttempt a;
+        a.kind = kind;
+        a.error = ec;
+        a.diagnostics = diag;
+        a.retry_in = retry_in;
+        a.synced = ever_synced_;
+        attempt_ = std::move(a);
+    }
+    /// The watch was healthy (an event arrived, or it stayed open long enough): back off from the start.
+    void healthy() noexcept { backoff_.reset(); }
 };
 
 // ------------------------------------------------------------------------------------------- definitions
@@ -334,6 +398,7 @@ template <Resource T> WatchAction WatchMachine<T>::resume(time_point now) {
 
 template <Resource T> WatchAction WatchMachine<T>::on_list_page(ListPage<T> page, time_point now) {
     expect(WatchPhase::listing, "on_list_page");
+    record_ok(WatchAttempt::Kind::list);
     if (!page.resource_version.empty()) list_rv_ = page.resource_version;
     store_.relist_page(std::move(page.items), events_);
     if (!page.continue_token.empty()) {
@@ -345,7 +410,11 @@ template <Resource T> WatchAction WatchMachine<T>::on_list_page(ListPage<T> page
     if (list_rv_.empty()) {
         // Without the list's resourceVersion a watch cannot start where the list ended: list again.
         prepare_list({});
-        return wait_action(After::list, std::nullopt, now);
+        auto a = wait_action(After::list, std::nullopt, now);
+        Diagnostics d{};
+        d.client_message = "the list answer has no metadata.resourceVersion, so no watch can start from it";
+        record_failure(WatchAttempt::Kind::list, make_error_code(error::malformed_response), d, a.delay);
+        return a;
     }
     store_.end_relist(events_);
     events_.push_back(WatchEvent<T>{WatchEventType::synced, T{}, false});
@@ -367,10 +436,21 @@ WatchAction WatchMachine<T>::on_list_error(std::error_code ec, Diagnostics diag,
         }
         // Even a consistent read says 410: odd; treat as retryable.
         prepare_list({});
-        return wait_action(After::list, diag.retry_after_seconds, now);
+        auto a = wait_action(After::list, diag.retry_after_seconds, now);
+        if (diag.client_message.empty())
+            diag.client_message = "even a list without a resourceVersion was answered 410: the server's state is not readable";
+        record_failure(WatchAttempt::Kind::list, ec, diag, a.delay);
+        return a;
     }
-    if (is_fatal(ec)) return fail_action(ec, std::move(diag), After::list, now);
-    return wait_action(After::list, diag.retry_after_seconds, now); // retry the same page
+    if (is_fatal(ec)) {
+        record_failure(WatchAttempt::Kind::list, ec, diag, current_delay_);
+        auto a = fail_action(ec, std::move(diag), After::list, now);
+        attempt_->retry_in = current_delay_;
+        return a;
+    }
+    auto a = wait_action(After::list, diag.retry_after_seconds, now); // retry the same page
+    record_failure(WatchAttempt::Kind::list, ec, diag, a.delay);
+    return a;
 }
 
 template <Resource T> WatchAction WatchMachine<T>::on_watch_opened(time_point now) {
@@ -401,6 +481,8 @@ template <Resource T> WatchAction WatchMachine<T>::on_watch_event(RawWatchEvent 
         d.client_message = "a watch event without metadata.name";
         return on_watch_end(error::malformed_response, std::move(d), now);
     }
+    if (watch_events_ == 1) record_ok(WatchAttempt::Kind::watch); // the stream works
+    healthy();
     std::string rv = obj.meta.resource_version;
     switch (event.type) {
     case RawWatchEventType::added:
@@ -417,23 +499,55 @@ template <Resource T> WatchAction WatchMachine<T>::on_watch_event(RawWatchEvent 
 template <Resource T>
 WatchAction WatchMachine<T>::on_watch_end(std::error_code ec, Diagnostics diag, time_point now) {
     expect(WatchPhase::watching, "on_watch_end");
+    if (watch_opened_at_ && now - *watch_opened_at_ >= options_.healthy_watch) healthy();
+    const auto kind = WatchAttempt::Kind::watch;
     if (!ec) {
         bool very_short = watch_events_ == 0 &&
                           (!watch_opened_at_ || now - *watch_opened_at_ < options_.very_short_watch);
-        if (very_short) return wait_action(After::watch, std::nullopt, now);
+        if (very_short) {
+            auto a = wait_action(After::watch, std::nullopt, now);
+            if (diag.client_message.empty())
+                diag.client_message = "the watch ended at once without a single event";
+            record_failure(kind, make_error_code(error::connection_lost), diag, a.delay);
+            return a;
+        }
         return watch_action(); // a normal end (timeoutSeconds): resume from the last resourceVersion
     }
-    if (needs_resync(ec)) return relist(ec == error::resource_version_too_large, now);
-    if (is_fatal(ec)) return fail_action(ec, std::move(diag), After::watch, now);
-    return wait_action(After::watch, diag.retry_after_seconds, now); // same resourceVersion, no relist
+    if (needs_resync(ec)) {
+        auto a = relist(ec == error::resource_version_too_large, now);
+        if (a.kind == WatchAction::Kind::wait) { // relisted again and again without progress
+            if (diag.client_message.empty()) diag.client_message = "the watch position keeps expiring right after a list";
+            record_failure(kind, ec, diag, a.delay);
+        }
+        return a;
+    }
+    if (is_fatal(ec)) {
+        record_failure(kind, ec, diag, {});
+        auto a = fail_action(ec, std::move(diag), After::watch, now);
+        attempt_->retry_in = current_delay_;
+        return a;
+    }
+    auto a = wait_action(After::watch, diag.retry_after_seconds, now); // same resourceVersion, no relist
+    record_failure(kind, ec, diag, a.delay);
+    return a;
 }
 
-template <Resource T> WatchAction WatchMachine<T>::on_wait_done(time_point now) {
+template <Resource T> WatchAction WatchMachine<T>::on_wait_done(time_point /*now*/) {
     expect(WatchPhase::backing_off, "on_wait_done");
     if (after_wait_ == After::list) return list_action();
     return watch_action();
 }
 
 } // namespace execution_sentinel::kube
+
+// Compiled once by <execution_sentinel/src.hpp> under EXECUTION_SENTINEL_SEPARATE_COMPILATION.
+#include <execution_sentinel/detail/build_mode.hpp>
+#if EXECUTION_SENTINEL_EXTERN_TEMPLATES
+namespace execution_sentinel::kube {
+extern template class WatchMachine<Pod>;
+extern template class WatchMachine<Job>;
+extern template class WatchMachine<Event>;
+} // namespace execution_sentinel::kube
+#endif
 
 #endif // EXECUTION_SENTINEL_KUBE_WATCH_MACHINE_HPP

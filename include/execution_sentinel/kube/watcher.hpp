@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -47,7 +48,20 @@ struct WatchOptions {
     /// (half-open) and replaced. 0 (the default) = the watch's timeoutSeconds + 5 s.
     std::chrono::milliseconds idle_timeout{0};
     std::size_t max_event_size = WatchFramer::default_max_event_size; ///< cap on ONE watch event (bytes)
+    /// Caps on one list page: its bytes and its items. A server that ignores `limit` (or a namespace far larger
+    /// than expected) fails the list with error::response_too_large (fatal) instead of growing the process.
+    /// Defaults 64 MiB and 100,000 items; 0 = no cap.
+    std::size_t max_list_page_bytes = std::size_t{64} << 20;
+    std::size_t max_list_page_items = 100000;
     BackoffOptions backoff{}; ///< the backoff policy between failed attempts (0.8 s doubling to 30 s, jitter)
+    /// A watch that delivered an event or stayed open this long is healthy: the backoff starts again from
+    /// its first delay. Default 10 s.
+    std::chrono::milliseconds healthy_watch{10'000};
+    /// Observer of every list and watch attempt that succeeded or failed (WatchAttempt, kube/watch_machine.hpp),
+    /// retried failures included: the way to see a watcher that keeps failing (connectivity reports, logs).
+    /// Called on the Watcher's executor inside next(). If it throws, next() ends with that exception and the
+    /// Watcher stays usable (the next call goes on where it stopped).
+    std::function<void(const WatchAttempt&)> on_attempt{};
     /// Seed of the timeoutSeconds draw and the backoff jitter; 0 (the default) = from std::random_device.
     std::uint64_t seed = 0;
 };
@@ -59,7 +73,8 @@ struct WatchOptions {
 /// is a complete, current picture). Nothing is delivered twice as a new change and nothing is missed: after
 /// a 410 the Watcher relists and delivers the difference, including deletions (final_state_unknown) of
 /// objects that vanished meanwhile. Transient failures (connection refused or lost, 429, 5xx, a silent
-/// stream, a malformed event) are retried internally with backoff and never surface. Fatal failures (401,
+/// stream, a malformed event) are retried internally with backoff and never thrown; WatchOptions::on_attempt
+/// sees each of them. Fatal failures (401,
 /// 403, 404, 400, configuration) are thrown from next() as kube::Error (with the server's Status in its
 /// diagnostics); the Watcher keeps its state, and calling next() again backs off and retries.
 ///
@@ -92,6 +107,10 @@ public:
     const std::string& resource_version() const noexcept { return machine_.resource_version(); }
     const WatchStats& stats() const noexcept { return machine_.stats(); }
     WatchPhase phase() const noexcept { return machine_.phase(); }
+    /// True while a watch stream is open; see WatchMachine::streaming().
+    bool streaming() const noexcept { return machine_.streaming(); }
+    /// Events received on the open watch stream (0 when none is open).
+    std::uint64_t stream_events() const noexcept { return machine_.streaming() ? machine_.stream_events() : 0; }
     const std::string& namespace_name() const noexcept { return namespace_; }
     const WatchOptions& options() const noexcept { return options_; }
 
@@ -103,6 +122,7 @@ private:
         m.min_watch_timeout = o.min_watch_timeout;
         m.max_watch_timeout = o.max_watch_timeout;
         m.backoff = o.backoff;
+        m.healthy_watch = o.healthy_watch;
         std::uint64_t seed = o.seed;
         if (seed == 0) {
             std::random_device rd;
@@ -126,6 +146,12 @@ private:
     boost::asio::awaitable<WatchAction> do_watch(const WatchRequest& r);
     boost::asio::awaitable<WatchAction> do_read();
     boost::asio::awaitable<WatchAction> do_wait(std::chrono::milliseconds delay);
+
+    /// Hands the last attempt's outcome to the observer (which may throw: the step is then kept in action_).
+    void report_attempt() {
+        auto attempt = machine_.take_attempt();
+        if (attempt && options_.on_attempt) options_.on_attempt(*attempt);
+    }
 
     void close_stream() noexcept {
         if (stream_) {
@@ -160,6 +186,17 @@ private:
 // ------------------------------------------------------------------------------------------- definitions
 
 namespace detail {
+/// Why a list answer has more items than `max_items` (0 = no cap) allows, or nullopt. Checked before the items
+/// are decoded.
+inline std::optional<std::string> list_page_too_large(const boost::json::value& body, std::size_t max_items) {
+    if (max_items == 0 || !body.is_object()) return std::nullopt;
+    const auto* items = body.get_object().if_contains("items");
+    if (items == nullptr || !items->is_array() || items->get_array().size() <= max_items) return std::nullopt;
+    return "the list page holds " + std::to_string(items->get_array().size()) + " items, more than " +
+           std::to_string(max_items) + " (WatchOptions::max_list_page_items); the server does not honour `limit`, "
+           "or the namespace is larger than expected: raise the cap";
+}
+
 inline bool is_cancelled_exception(const boost::system::system_error& e) noexcept {
     return e.code() == boost::asio::error::operation_aborted;
 }
@@ -210,6 +247,7 @@ template <Resource T> boost::asio::awaitable<WatchEvent<T>> Watcher<T>::next() {
                 // action_ stays empty: the next call asks resume(), which backs off and retries.
                 throw Error(a.error, std::move(a.diagnostics));
             }
+            report_attempt();
         } catch (const boost::system::system_error& e) {
             if (!detail::is_cancelled_exception(e)) throw;
             // Interrupted: drop the stream and whatever was framed but not applied; the next call redoes
@@ -232,7 +270,10 @@ template <Resource T> boost::asio::awaitable<WatchAction> Watcher<T>::do_list(co
     std::string target = ResourceTraits<T>::target(namespace_, q);
     boost::json::value body;
     try {
-        body = co_await client_.get_json_once(std::move(target));
+        if (options_.max_list_page_bytes > 0)
+            body = co_await client_.get_json_once(std::move(target), options_.max_list_page_bytes);
+        else
+            body = co_await client_.get_json_once(std::move(target));
     } catch (const Error& e) {
         Diagnostics d = e.diagnostics();
         if (d.resource.empty()) d.resource = describe("list");
@@ -243,6 +284,12 @@ template <Resource T> boost::asio::awaitable<WatchAction> Watcher<T>::do_list(co
         d.resource = describe("list");
         d.client_message = e.what();
         co_return machine_.on_list_error(make_error_code(error::connection_lost), std::move(d), now());
+    }
+    if (auto problem = detail::list_page_too_large(body, options_.max_list_page_items)) {
+        Diagnostics d{};
+        d.resource = describe("list");
+        d.client_message = std::move(*problem);
+        co_return machine_.on_list_error(make_error_code(error::response_too_large), std::move(d), now());
     }
     ListPage<T> page;
     if (auto ec = parse_list_page(body, page)) {
@@ -345,5 +392,14 @@ template <Resource T> boost::asio::awaitable<WatchAction> Watcher<T>::do_wait(st
 }
 
 } // namespace execution_sentinel::kube
+
+// Compiled once by <execution_sentinel/src.hpp> under EXECUTION_SENTINEL_SEPARATE_COMPILATION.
+#if EXECUTION_SENTINEL_EXTERN_TEMPLATES
+namespace execution_sentinel::kube {
+extern template class Watcher<Pod>;
+extern template class Watcher<Job>;
+extern template class Watcher<Event>;
+} // namespace execution_sentinel::kube
+#endif
 
 #endif // EXECUTION_SENTINEL_KUBE_WATCHER_HPP

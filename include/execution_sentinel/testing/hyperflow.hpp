@@ -12,7 +12,10 @@
 #ifndef EXECUTION_SENTINEL_TESTING_HYPERFLOW_HPP
 #define EXECUTION_SENTINEL_TESTING_HYPERFLOW_HPP
 
-#include <boost/json.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/string_view.hpp>
+#include <boost/json/value.hpp>
 
 #include <array>
 #include <chrono>

@@ -5,8 +5,11 @@
 #include <execution_sentinel/kube/config.hpp>
 #include <execution_sentinel/kube/credentials.hpp>
 #include <execution_sentinel/kube/detail/credentials_util.hpp>
+#include <execution_sentinel/kube/detail/exec_plugin.hpp>
 
 #include <boost/json.hpp>
+#include <execution_sentinel/detail/bounded_yaml.hpp>
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -23,7 +26,8 @@
 
 namespace execution_sentinel::kube {
 
-inline ConfigEnvironment ConfigEnvironment::from_map(const std::map<std::string, std::string>& vars) {
+#if EXECUTION_SENTINEL_COMPILE_BODIES
+EXECUTION_SENTINEL_DECL ConfigEnvironment ConfigEnvironment::from_map(const std::map<std::string, std::string>& vars) {
     ConfigEnvironment env;
     env.getenv = [vars](const std::string& name) -> std::optional<std::string> {
         auto it = vars.find(name);
@@ -36,11 +40,12 @@ inline ConfigEnvironment ConfigEnvironment::from_map(const std::map<std::string,
     return env;
 }
 
-inline std::optional<std::string> ConfigEnvironment::get(const std::string& name) const {
+EXECUTION_SENTINEL_DECL std::optional<std::string> ConfigEnvironment::get(const std::string& name) const {
     if (getenv) return getenv(name);
     if (const char* v = std::getenv(name.c_str())) return std::string(v);
     return std::nullopt;
 }
+#endif
 
 namespace detail {
 
@@ -125,14 +130,16 @@ inline void merge_named_list(const YAML::Node& root, const char* list, const cha
 /// Parses one kubeconfig document and merges it into `merged` (entries already present win).
 inline void merge_kubeconfig(MergedKubeconfig& merged, std::string_view yaml, const std::string& file) {
     YAML::Node root;
-    try {
-        root = YAML::Load(std::string(yaml));
-    } catch (const YAML::Exception& e) {
-        std::string where = e.mark.is_null() ? file
-                                             : file + " line " + std::to_string(e.mark.line + 1) + " column " +
-                                                   std::to_string(e.mark.column + 1);
-        throw_config_error(error::config_invalid,
-                           "kubeconfig " + where + ": not valid YAML (" + e.msg + "); fix the file");
+    {
+        ::execution_sentinel::detail::YamlProblem problem;
+        auto loaded = ::execution_sentinel::detail::load_bounded_yaml(yaml, problem);
+        if (!loaded) {
+            std::string where = problem.line == 0 ? file
+                                                  : file + " line " + std::to_string(problem.line) + " column " +
+                                                        std::to_string(problem.column);
+            throw_config_error(error::config_invalid, "kubeconfig " + where + ": " + problem.message + "; fix the file");
+        }
+        root = std::move(*loaded);
     }
     merged.files.push_back(file);
     if (!root || root.IsNull()) return; // an empty file is an empty configuration
@@ -555,14 +562,15 @@ inline bool is_ipv6_literal(std::string_view host) { return host.find(':') != st
 
 } // namespace detail
 
-inline ClusterConfig load_kubeconfig_from_string(std::string_view yaml, std::string_view origin,
+#if EXECUTION_SENTINEL_COMPILE_BODIES
+EXECUTION_SENTINEL_DECL ClusterConfig load_kubeconfig_from_string(std::string_view yaml, std::string_view origin,
                                                  const KubeconfigOptions& options) {
     detail::MergedKubeconfig merged;
     detail::merge_kubeconfig(merged, yaml, std::string(origin));
     return detail::select_context(merged, options);
 }
 
-inline ClusterConfig load_kubeconfig(const KubeconfigOptions& options) {
+EXECUTION_SENTINEL_DECL ClusterConfig load_kubeconfig(const KubeconfigOptions& options) {
     std::vector<std::string> files;
     bool from_list = false;
     std::string how;
@@ -606,7 +614,7 @@ inline ClusterConfig load_kubeconfig(const KubeconfigOptions& options) {
     return detail::select_context(merged, options);
 }
 
-inline ClusterConfig load_in_cluster(const ConfigEnvironment& env) {
+EXECUTION_SENTINEL_DECL ClusterConfig load_in_cluster(const ConfigEnvironment& env) {
     auto host = env.get("KUBERNETES_SERVICE_HOST").value_or("");
     auto port = env.get("KUBERNETES_SERVICE_PORT").value_or("");
     if (host.empty() || port.empty())
@@ -646,7 +654,7 @@ inline ClusterConfig load_in_cluster(const ConfigEnvironment& env) {
     return out;
 }
 
-inline ClusterConfig load_default(const KubeconfigOptions& options) {
+EXECUTION_SENTINEL_DECL ClusterConfig load_default(const KubeconfigOptions& options) {
     if (!options.path.empty()) return load_kubeconfig(options);
     std::vector<std::string> tried;
     if (auto list = options.environment.get("KUBECONFIG"); list && !detail::split_kubeconfig_list(*list).empty()) {
@@ -667,6 +675,7 @@ inline ClusterConfig load_default(const KubeconfigOptions& options) {
     detail::throw_config_error(error::config_invalid, "no Kubernetes configuration found; tried " + list +
                                                           "; set KUBECONFIG, create ~/.kube/config or run in a pod");
 }
+#endif
 
 } // namespace execution_sentinel::kube
 

@@ -38,7 +38,8 @@ inline std::string seconds_text(std::chrono::milliseconds d) {
 
 } // namespace detail
 
-inline CredentialProvider::CredentialProvider(CredentialSource source, CredentialProviderOptions options)
+#if EXECUTION_SENTINEL_COMPILE_BODIES
+EXECUTION_SENTINEL_DECL CredentialProvider::CredentialProvider(CredentialSource source, CredentialProviderOptions options)
     : source_(std::move(source)), options_(std::move(options)) {
     description_ = detail::describe_credential_source(source_);
     const std::string where = source_.origin.empty() ? std::string() : " (" + source_.origin + ")";
@@ -67,8 +68,19 @@ inline CredentialProvider::CredentialProvider(CredentialSource source, Credentia
                     " has interactiveMode Always but this program cannot run it interactively (stdin is not a "
                     "terminal): use a plugin configuration that works without input, or log in beforehand");
     }
+    if (auto problem = detail::header_value_problem(source_.token, "the bearer token" + where,
+                                                    detail::max_bearer_token_bytes))
+        detail::throw_config_error(error::config_invalid, *problem + "; fix the token field");
     std::lock_guard lock(mutex_);
     if (!source_.token_file.empty()) {
+        std::string why;
+        auto content = detail::read_file(source_.token_file, detail::max_token_file_size, why);
+        if (content) {
+            if (auto problem = detail::header_value_problem(detail::trim(*content),
+                                                            "the token in the file " + source_.token_file + where,
+                                                            detail::max_bearer_token_bytes))
+                detail::throw_config_error(error::config_invalid, *problem + "; fix the token file");
+        }
         if (!read_token_file(now()) && file_token_.empty() && source_.token.empty()) {
             std::string why;
             auto content = detail::read_file(source_.token_file, detail::max_token_file_size, why);
@@ -87,18 +99,20 @@ inline CredentialProvider::CredentialProvider(CredentialSource source, Credentia
     }
 }
 
-inline bool CredentialProvider::read_token_file(Timestamp now) {
+EXECUTION_SENTINEL_DECL bool CredentialProvider::read_token_file(Timestamp now) {
     token_file_read_at_ = now;
     std::string why;
     auto content = detail::read_file(source_.token_file, detail::max_token_file_size, why);
     if (!content) return false; // keep the last good token
     auto token = detail::trim(*content);
     if (token.empty() || token == file_token_) return false;
+    // A rewritten file with an unusable token keeps the last good one (the constructor refused it at start).
+    if (detail::header_value_problem(token, "", detail::max_bearer_token_bytes)) return false;
     file_token_.assign(token);
     return true;
 }
 
-inline void CredentialProvider::publish(Credentials next) {
+EXECUTION_SENTINEL_DECL void CredentialProvider::publish(Credentials next) {
     bool changed = next.bearer_token != current_.bearer_token ||
                    next.client_certificate_pem != current_.client_certificate_pem ||
                    next.client_key_pem != current_.client_key_pem;
@@ -107,7 +121,7 @@ inline void CredentialProvider::publish(Credentials next) {
     current_ = std::move(next);
 }
 
-inline void CredentialProvider::run_exec_plugin(Timestamp now) {
+EXECUTION_SENTINEL_DECL void CredentialProvider::run_exec_plugin(Timestamp now) {
     auto& e = *source_.exec;
     const std::string who = "exec plugin \"" + e.command + "\"" +
                             (source_.origin.empty() ? std::string() : " (" + source_.origin + ")");
@@ -145,6 +159,10 @@ inline void CredentialProvider::run_exec_plugin(Timestamp now) {
         fail("returned a credential that expired at " + detail::format_rfc3339(*parsed->expiry) + " (now " +
              detail::format_rfc3339(now) + "); check the plugin's login state and the system clock");
 
+    if (auto problem = detail::header_value_problem(parsed->token, "the token it returned",
+                                                    detail::max_bearer_token_bytes))
+        fail("returned an unusable credential: " + *problem);
+
     Credentials c;
     c.bearer_token = std::move(parsed->token);
     c.client_certificate_pem = std::move(parsed->client_certificate_pem);
@@ -153,7 +171,7 @@ inline void CredentialProvider::run_exec_plugin(Timestamp now) {
     exec_result_ = std::move(c);
 }
 
-inline Credentials CredentialProvider::current() {
+EXECUTION_SENTINEL_DECL Credentials CredentialProvider::current() {
     std::lock_guard lock(mutex_);
     const Timestamp t = now();
     const bool forced = refresh_requested_;
@@ -199,12 +217,20 @@ inline Credentials CredentialProvider::current() {
     return current_;
 }
 
-inline void CredentialProvider::invalidate(std::uint64_t generation) {
+EXECUTION_SENTINEL_DECL bool CredentialProvider::refresh_would_block() const {
+    if (!source_.exec) return false;
+    std::lock_guard lock(mutex_);
+    if (!exec_result_ || refresh_requested_) return true;
+    return exec_result_->expiry && now() + options_.exec_refresh_before_expiry >= *exec_result_->expiry;
+}
+
+EXECUTION_SENTINEL_DECL void CredentialProvider::invalidate(std::uint64_t generation) {
     std::lock_guard lock(mutex_);
     if (generation == 0 || generation != current_.generation || generation == invalidated_generation_) return;
     invalidated_generation_ = generation;
     refresh_requested_ = true;
 }
+#endif
 
 } // namespace execution_sentinel::kube
 

@@ -6,6 +6,7 @@
 
 #include <execution_sentinel/kube/error.hpp>
 #include <execution_sentinel/kube/objects.hpp>
+#include <execution_sentinel/kube/rfc3339.hpp>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -35,6 +36,31 @@ namespace execution_sentinel::kube::detail {
     Diagnostics diag;
     diag.client_message = std::move(message);
     throw Error(make_error_code(e), std::move(diag));
+}
+
+/// Largest bearer token accepted (64 KiB is the HTTP field limit of the transport; real tokens are 1-8 KiB).
+inline constexpr std::size_t max_bearer_token_bytes = 32 * 1024;
+
+/// Why `value` cannot be sent as (part of) an HTTP header value, or nullopt when it can: a control character
+/// (CR and LF would start a header of the sender's choosing), or more than `max_bytes` bytes. `what` names
+/// the value in the message ("the token of ...").
+inline std::optional<std::string> header_value_problem(std::string_view value, std::string_view what,
+                                                       std::size_t max_bytes) {
+    if (value.size() > max_bytes)
+        return std::string(what) + " is too large (" + std::to_string(value.size()) + " bytes; at most " +
+               std::to_string(max_bytes) + " are accepted)";
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        auto c = static_cast<unsigned char>(value[i]);
+        if (c < 0x20 || c == 0x7f) {
+            static constexpr char hex[] = "0123456789abcdef";
+            std::string code = "0x";
+            code += hex[c >> 4];
+            code += hex[c & 15];
+            return std::string(what) + " holds a control character (" + code + " at byte " + std::to_string(i) +
+                   "), which cannot be sent in an HTTP header";
+        }
+    }
+    return std::nullopt;
 }
 
 inline std::string_view trim(std::string_view s) noexcept {
@@ -222,83 +248,9 @@ inline std::string resolve_path(std::string_view base_dir, std::string_view path
     return out;
 }
 
-/// Parses an RFC 3339 timestamp ("2026-11-23T06:00:00Z", fractions and numeric offsets allowed).
-inline std::optional<Timestamp> parse_rfc3339(std::string_view s) {
-    std::size_t i = 0;
-    auto digits = [&](std::size_t n, int& out) {
-        if (i + n > s.size()) return false;
-        int v = 0;
-        for (std::size_t k = 0; k < n; ++k) {
-            char c = s[i + k];
-            if (c < '0' || c > '9') return false;
-            v = v * 10 + (c - '0');
-        }
-        out = v;
-        i += n;
-        return true;
-    };
-    auto expect = [&](auto pred) {
-        if (i >= s.size() || !pred(s[i])) return false;
-        ++i;
-        return true;
-    };
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-    if (!digits(4, year) || !expect([](char c) { return c == '-'; }) || !digits(2, month) ||
-        !expect([](char c) { return c == '-'; }) || !digits(2, day) ||
-        !expect([](char c) { return c == 'T' || c == 't' || c == ' '; }) || !digits(2, hour) ||
-        !expect([](char c) { return c == ':'; }) || !digits(2, minute) || !expect([](char c) { return c == ':'; }) ||
-        !digits(2, second))
-        return std::nullopt;
-    std::chrono::nanoseconds fraction{0};
-    if (i < s.size() && s[i] == '.') {
-        ++i;
-        std::int64_t scale = 100000000, ns = 0;
-        std::size_t start = i;
-        while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-            ns += (s[i] - '0') * scale;
-            scale /= 10;
-            ++i;
-        }
-        if (i == start) return std::nullopt;
-        fraction = std::chrono::nanoseconds(ns);
-    }
-    int offset_minutes = 0;
-    if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-        ++i;
-    } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-        int sign = s[i] == '-' ? -1 : 1;
-        ++i;
-        int oh = 0, om = 0;
-        if (!digits(2, oh) || !expect([](char c) { return c == ':'; }) || !digits(2, om) || oh > 23 || om > 59)
-            return std::nullopt;
-        offset_minutes = sign * (oh * 60 + om);
-    } else {
-        return std::nullopt;
-    }
-    if (i != s.size()) return std::nullopt;
-    using namespace std::chrono;
-    year_month_day ymd{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
-                       std::chrono::day(static_cast<unsigned>(day))};
-    if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
-    if (year < 1678 || year > 2261) return std::nullopt; // outside what a nanosecond time point holds
-    auto tp = sys_days(ymd) + hours(hour) + minutes(minute) + seconds(second) - minutes(offset_minutes);
-    return time_point_cast<Clock::duration>(tp + duration_cast<Clock::duration>(fraction));
-}
-
-/// "2026-11-23T06:00:00Z" (whole seconds, UTC).
-inline std::string format_rfc3339(Timestamp t) {
-    using namespace std::chrono;
-    auto secs = floor<seconds>(t);
-    auto days = floor<std::chrono::days>(secs);
-    year_month_day ymd{days};
-    hh_mm_ss hms{secs - days};
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
-}
+// RFC 3339: the library's one parser and formatter (kube/rfc3339.hpp).
+using ::execution_sentinel::kube::format_rfc3339;
+using ::execution_sentinel::kube::parse_rfc3339;
 
 } // namespace execution_sentinel::kube::detail
 

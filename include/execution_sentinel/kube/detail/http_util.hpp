@@ -47,19 +47,8 @@ private:
 /// Percent-encodes everything but RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~). Used for query names
 /// and values, so '&', '=', '+', ' ', ',' and non-ASCII bytes are all encoded.
 inline std::string escape_query_component(std::string_view text) {
-    static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
-    out.reserve(text.size());
-    for (unsigned char c : text) {
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-            c == '_' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
+    append_query_encoded(out, text);
     return out;
 }
 

@@ -6,7 +6,10 @@
 #include <execution_sentinel/testing/detail/object_store.hpp>
 #include <execution_sentinel/testing/detail/selectors.hpp>
 
-#include <boost/json.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 
 #include <charconv>
 #include <optional>

@@ -5,7 +5,8 @@
 
 #include <execution_sentinel/testing/detail/resources.hpp>
 
-#include <boost/json.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <openssl/evp.h>
 
 #include <chrono>

@@ -2,7 +2,8 @@
 #ifndef EXECUTION_SENTINEL_TESTING_DETAIL_RESOURCES_HPP
 #define EXECUTION_SENTINEL_TESTING_DETAIL_RESOURCES_HPP
 
-#include <boost/json.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 
 #include <array>
 #include <string>

@@ -4,7 +4,9 @@
 
 #include <execution_sentinel/testing/detail/resources.hpp>
 
-#include <boost/json.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/string.hpp>
+#include <boost/json/value.hpp>
 
 #include <optional>
 #include <string>

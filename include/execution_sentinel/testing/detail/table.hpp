@@ -5,7 +5,9 @@
 #include <execution_sentinel/testing/detail/object_store.hpp>
 #include <execution_sentinel/testing/detail/selectors.hpp>
 
-#include <boost/json.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include <chrono>
 #include <string>
