@@ -3,6 +3,8 @@
 #ifndef EXECUTION_SENTINEL_SETTINGS_HPP
 #define EXECUTION_SENTINEL_SETTINGS_HPP
 
+#include <execution_sentinel/detail/text.hpp>
+
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -91,13 +93,7 @@ inline std::optional<std::string> process_environment(const std::string& name) {
 
 namespace detail {
 
-inline std::string_view es_trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-        s.remove_suffix(1);
-    return s;
-}
+inline std::string_view es_trim(std::string_view s) noexcept { return trim(s); } // detail/text.hpp
 
 inline std::optional<double> es_parse_double(std::string_view s) {
     s = es_trim(s);

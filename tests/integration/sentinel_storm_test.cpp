@@ -3,7 +3,7 @@
 // backoff policy and catch up, no task may be judged a straggler on a picture known to be stale, and
 // CONNECTIVITY_LOSS/RESTORED must come once per real outage, RESTORED only once the watches stream again.
 // The backoff policy keeps its shape (doubling, jitter 1.0, cap, reset) at a tenth of its scale, and so does the
-// scenario, so the storm plays in about 15 wall seconds.
+// scenario, so the storm plays in about 16 wall seconds.
 #include <execution_sentinel/sentinel.hpp>
 #include <execution_sentinel/testing/fake_cluster.hpp>
 #include <execution_sentinel/testing/scenario.hpp>
@@ -102,10 +102,12 @@ TEST_CASE("sentinel: after a fault storm every watcher catches up, no false stra
     s.add(est::step::fail_next(20, 30, 429, 3)); // 30 × 429 with Retry-After 3 on whatever comes next
     constexpr double refuse_at = 40, refuse_wall = 2.0;
     s.add(est::step::refuse_connections(refuse_at, refuse_wall));
-    s.add(est::step::compact(70));
-    s.add(est::step::close_watches(70));
-    s.add(est::step::fail_next(70, 15, 503)); // the relists after the compaction meet 503s
-    s.complete_at(140, 0);
+    // A new outage five wall seconds after the refusal (a watcher may stay blind up to the 3 s cap after the
+    // refusal ends, and the first outage is restored only then).
+    s.add(est::step::compact(110));
+    s.add(est::step::close_watches(110));
+    s.add(est::step::fail_next(110, 15, 503)); // the relists after the compaction meet 503s
+    s.complete_at(160, 0);
 
     est::FakeCluster cluster([&] {
         est::FakeClusterOptions o;

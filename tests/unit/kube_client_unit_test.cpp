@@ -294,3 +294,12 @@ TEST_CASE("log_finished: a finished pod or a terminated container that will not 
     CHECK_FALSE(kube::log_finished(pod("Running", "Never", R"({"terminated":{"exitCode":1}})"), "other"));
     CHECK_FALSE(kube::log_finished(boost::json::parse("[]"), "main"));
 }
+
+TEST_CASE("log lines: a line limit of 0 still consumes every byte", "[kube][logs]") {
+    std::string partial;
+    std::vector<std::string> lines;
+    kube::split_lines(partial, "ab\ncd", 0, [&](std::string_view l) { lines.emplace_back(l); });
+    // pieces of one byte
+    CHECK(lines == std::vector<std::string>{"a", "b", "c"});
+    CHECK(partial == "d");
+}

@@ -3,6 +3,7 @@
 #ifndef EXECUTION_SENTINEL_TOOLS_EXECUTION_SENTINEL_ARGUMENTS_HPP
 #define EXECUTION_SENTINEL_TOOLS_EXECUTION_SENTINEL_ARGUMENTS_HPP
 
+#include <execution_sentinel/detail/text.hpp>
 #include <execution_sentinel/settings.hpp>
 
 #include <cerrno>
@@ -42,11 +43,7 @@ inline std::string quoted(std::string_view text) {
   return out;
 }
 
-inline std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
+using ::execution_sentinel::detail::trim; // the library's one trim
 
 /// Parses a finite decimal number (strtod on a bounded copy, so "1e3", "0.5" and "10" are accepted).
 inline bool parse_finite(std::string_view text, double& out) {

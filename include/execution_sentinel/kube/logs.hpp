@@ -75,9 +75,10 @@ inline LogLine split_log_line(std::string_view line, Timestamp fallback = {}) {
 }
 
 /// Cuts a byte stream into lines ('\n'), carrying a partial line across reads. Lines longer than `max_line`
-/// are delivered in pieces of `max_line` bytes.
+/// are delivered in pieces of `max_line` bytes (0 is read as 1).
 template <class OnLine>
 void split_lines(std::string& partial, std::string_view bytes, std::size_t max_line, OnLine&& on_line) {
+    if (max_line == 0) max_line = 1; // a limit of 0 would never consume a byte
     while (!bytes.empty()) {
         auto nl = bytes.find('\n');
         std::string_view piece = bytes.substr(0, nl);

@@ -7,6 +7,7 @@
 #include <execution_sentinel/kube/error.hpp>
 #include <execution_sentinel/kube/objects.hpp>
 #include <execution_sentinel/kube/rfc3339.hpp>
+#include <execution_sentinel/detail/text.hpp>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -63,12 +64,7 @@ inline std::optional<std::string> header_value_problem(std::string_view value, s
     return std::nullopt;
 }
 
-inline std::string_view trim(std::string_view s) noexcept {
-    auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
-}
+using ::execution_sentinel::detail::trim; // the library's one trim (detail/text.hpp)
 
 /// Decodes standard base64 (RFC 4648, padding optional, line breaks and spaces ignored). nullopt when invalid.
 inline std::optional<std::string> base64_decode(std::string_view in) {
