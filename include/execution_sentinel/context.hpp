@@ -5,6 +5,8 @@
 
 #include <execution_sentinel/kube/objects.hpp>
 
+#include <execution_sentinel/detail/json_reader.hpp>
+
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -266,57 +268,20 @@ inline void validate(MonitoringContext& ctx) {
 
 namespace detail {
 
-struct EsJsonReader {
-    const boost::json::object& o;
-    std::string path; // prefix, "" or "task_inventory[3]."
-
-    const boost::json::value* get(std::string_view key) const {
-        auto* v = o.if_contains(key);
-        return (v && !v->is_null()) ? v : nullptr;
-    }
-    std::string where(std::string_view key) const { return path + std::string(key); }
-
-    void string(std::string_view key, std::string& out, bool required = false) const {
-        auto* v = get(key);
-        if (!v) {
-            if (required) throw ContextError(where(key), "required");
-            return;
-        }
-        if (!v->is_string()) throw ContextError(where(key), "expected a string");
-        out = std::string(v->get_string());
-    }
-    void integer(std::string_view key, int& out) const {
-        auto* v = get(key);
-        if (!v) return;
-        if (v->is_int64()) {
-            auto n = v->get_int64();
-            if (n < INT32_MIN || n > INT32_MAX) throw ContextError(where(key), "integer out of range");
-            out = static_cast<int>(n);
-        } else if (v->is_uint64()) {
-            throw ContextError(where(key), "integer out of range");
-        } else if (v->is_double() && std::isfinite(v->get_double()) && std::floor(v->get_double()) == v->get_double() &&
-                   std::fabs(v->get_double()) <= INT32_MAX) {
-            out = static_cast<int>(v->get_double());
-        } else {
-            throw ContextError(where(key), "expected an integer");
-        }
-    }
-    void number(std::string_view key, std::optional<double>& out) const {
-        auto* v = get(key);
-        if (!v) return;
-        if (v->is_double()) out = v->get_double();
-        else if (v->is_int64()) out = static_cast<double>(v->get_int64());
-        else if (v->is_uint64()) out = static_cast<double>(v->get_uint64());
-        else throw ContextError(where(key), "expected a number");
+struct ContextFail {
+    [[noreturn]] void operator()(std::string path, const std::string& problem) const {
+        throw ContextError(std::move(path), problem);
     }
 };
+/// The context's fields, read by the library's one path-tracking reader (detail/json_reader.hpp).
+using EsJsonReader = JsonFields<ContextFail>;
 
 } // namespace detail
 
 inline TaskSpec task_spec_from_json(const boost::json::value& v, const std::string& path = "") {
     const auto* o = v.if_object();
     if (!o) throw ContextError(path.empty() ? "task" : path, "expected an object");
-    detail::EsJsonReader r{*o, path.empty() ? "" : path + "."};
+    detail::EsJsonReader r(*o, path.empty() ? "" : path + ".", detail::ContextFail{});
     TaskSpec t;
     r.string("name", t.name, true);
     r.string("task_type", t.task_type);
@@ -344,7 +309,7 @@ inline boost::json::object to_json(const TaskSpec& t) {
 inline MonitoringContext context_from_json(const boost::json::value& v) {
     const auto* o = v.if_object();
     if (!o) throw ContextError("(root)", "expected a JSON object");
-    detail::EsJsonReader r{*o, ""};
+    detail::EsJsonReader r(*o, "", detail::ContextFail{});
     MonitoringContext c;
     r.string("namespace", c.namespace_, true);
     r.string("engine_pod_name", c.engine_pod_name);
@@ -354,28 +319,19 @@ inline MonitoringContext context_from_json(const boost::json::value& v) {
     r.string("task_label_selector", c.task_label_selector);
     r.string("execution_model", c.execution_model);
     r.integer("agglomeration_factor", c.agglomeration_factor);
-    if (auto* inv = r.get("task_inventory")) {
-        const auto* arr = inv->if_array();
-        if (!arr) throw ContextError("task_inventory", "expected an array");
+    if (auto* arr = r.array("task_inventory")) {
         c.task_inventory.reserve(arr->size());
         for (std::size_t i = 0; i < arr->size(); ++i)
             c.task_inventory.push_back(task_spec_from_json((*arr)[i], "task_inventory[" + std::to_string(i) + "]"));
     }
-    if (auto* dag = r.get("dag_structure")) {
-        const auto* d = dag->if_object();
-        if (!d) throw ContextError("dag_structure", "expected an object mapping task types to lists of types");
+    if (r.has("dag_structure")) {
+        const auto* d = r.get("dag_structure")->if_object();
+        if (!d) r.fail("dag_structure", "expected an object mapping task types to lists of types");
+        auto dag = r.nested(*d, "dag_structure");
         for (auto& [k, ups] : *d) {
-            std::string at = "dag_structure." + std::string(k);
             std::vector<std::string> list;
-            if (!ups.is_null()) {
-                const auto* a = ups.if_array();
-                if (!a) throw ContextError(at, "expected an array of task types");
-                for (std::size_t i = 0; i < a->size(); ++i) {
-                    if (!(*a)[i].is_string())
-                        throw ContextError(at + "[" + std::to_string(i) + "]", "expected a string");
-                    list.emplace_back((*a)[i].get_string());
-                }
-            }
+            if (!ups.is_null() && !ups.is_array()) dag.fail(k, "expected an array of task types");
+            list = dag.strings(k);
             c.dag_structure[std::string(k)] = std::move(list);
         }
     }

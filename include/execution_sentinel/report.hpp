@@ -6,6 +6,8 @@
 #include <execution_sentinel/kube/objects.hpp>
 #include <execution_sentinel/kube/rfc3339.hpp>
 
+#include <execution_sentinel/detail/json_reader.hpp>
+
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <boost/json/value_from.hpp>
@@ -139,54 +141,28 @@ inline boost::json::object to_json(const Report& r) {
 inline Report report_from_json(const boost::json::value& v) {
     const auto* o = v.if_object();
     if (!o) throw ReportFormatError("report: expected an object");
-    auto str = [&](std::string_view key, bool required) -> std::string {
-        auto* f = o->if_contains(key);
-        if (!f || f->is_null()) {
-            if (required) throw ReportFormatError(std::string(key) + ": required");
-            return {};
-        }
-        if (!f->is_string()) throw ReportFormatError(std::string(key) + ": expected a string");
-        return std::string(f->get_string());
-    };
-    auto integer = [&](std::string_view key) -> std::int64_t {
-        auto* f = o->if_contains(key);
-        if (!f || f->is_null()) return 0;
-        if (f->is_int64()) return f->get_int64();
-        if (f->is_uint64() && f->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
-            return static_cast<std::int64_t>(f->get_uint64());
-        throw ReportFormatError(std::string(key) + ": expected an integer");
-    };
+    auto fail = [](std::string path, const std::string& problem) { throw ReportFormatError(path + ": " + problem); };
+    detail::JsonFields<decltype(fail)> f(*o, "", fail);
     Report r;
-    std::string type = o->contains("type") ? str("type", true) : str("kind", true);
+    std::string type = f.has("type") ? *f.string("type", true) : *f.string("kind", true);
     auto t = report_type_from_string(type);
-    if (!t) throw ReportFormatError("type: unknown report type");
+    if (!t) f.fail("type", "unknown report type");
     r.type = *t;
-    auto sev = severity_from_string(str("severity", true));
-    if (!sev) throw ReportFormatError("severity: expected one of info, warning, error, critical");
+    auto sev = severity_from_string(*f.string("severity", true));
+    if (!sev) f.fail("severity", "expected one of info, warning, error, critical");
     r.severity = *sev;
-    auto seq = integer("sequence");
-    if (seq < 0) throw ReportFormatError("sequence: must not be negative");
-    r.sequence = static_cast<std::uint64_t>(seq);
-    auto ts = str("timestamp", false);
-    if (!ts.empty()) {
-        auto parsed = parse_rfc3339(ts);
-        if (!parsed) throw ReportFormatError("timestamp: expected an RFC 3339 time");
+    r.sequence = static_cast<std::uint64_t>(f.integer("sequence", 0).value_or(0));
+    if (auto ts = f.string("timestamp"); ts && !ts->empty()) {
+        auto parsed = parse_rfc3339(*ts);
+        if (!parsed) f.fail("timestamp", "expected an RFC 3339 time");
         r.timestamp = *parsed;
     }
-    r.task_name = str("task_name", false);
-    r.task_type = str("task_type", false);
-    auto small = [&](std::string_view key) {
-        auto n = integer(key);
-        if (n < 0 || n > INT32_MAX) throw ReportFormatError(std::string(key) + ": out of range");
-        return static_cast<int>(n);
-    };
-    r.completed_tasks = small("completed_tasks");
-    r.total_tasks = small("total_tasks");
-    r.message = str("message", false);
-    if (auto* d = o->if_contains("details"); d && !d->is_null()) {
-        if (!d->is_object()) throw ReportFormatError("details: expected an object");
-        r.details = d->get_object();
-    }
+    f.string("task_name", r.task_name);
+    f.string("task_type", r.task_type);
+    r.completed_tasks = static_cast<int>(f.integer("completed_tasks", 0, INT32_MAX).value_or(0));
+    r.total_tasks = static_cast<int>(f.integer("total_tasks", 0, INT32_MAX).value_or(0));
+    f.string("message", r.message);
+    if (auto* d = f.object("details")) r.details = *d;
     return r;
 }
 

@@ -4,6 +4,8 @@
 
 #include <execution_sentinel/report.hpp>
 
+#include <execution_sentinel/detail/json_reader.hpp>
+
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -96,59 +98,34 @@ inline boost::json::object to_json(const WatchSummary& s) {
 inline WatchSummary summary_from_json(const boost::json::value& v) {
     const auto* o = v.if_object();
     if (!o) throw SummaryFormatError("summary: expected an object");
+    auto fail = [](std::string path, const std::string& problem) { throw SummaryFormatError(path + ": " + problem); };
+    detail::JsonFields<decltype(fail)> f(*o, "", fail);
     WatchSummary s;
-    auto get = [&](std::string_view k) -> const boost::json::value* {
-        auto* f = o->if_contains(k);
-        return (f && !f->is_null()) ? f : nullptr;
-    };
-    auto integer = [&](std::string_view k, int& out) {
-        if (auto* f = get(k)) {
-            if (!f->is_int64() || f->get_int64() < INT32_MIN || f->get_int64() > INT32_MAX)
-                throw SummaryFormatError(std::string(k) + ": expected an integer");
-            out = static_cast<int>(f->get_int64());
-        }
-    };
-    auto boolean = [&](std::string_view k, bool& out) {
-        if (auto* f = get(k)) {
-            if (!f->is_bool()) throw SummaryFormatError(std::string(k) + ": expected true or false");
-            out = f->get_bool();
-        }
-    };
-    auto names = [&](std::string_view k, std::vector<std::string>& out) {
-        if (auto* f = get(k)) {
-            if (!f->is_array()) throw SummaryFormatError(std::string(k) + ": expected an array of strings");
-            for (auto& e : f->get_array()) {
-                if (!e.is_string()) throw SummaryFormatError(std::string(k) + ": expected an array of strings");
-                out.emplace_back(e.get_string());
-            }
-        }
-    };
-    integer("total_tasks", s.total_tasks);
-    integer("completed_tasks", s.completed_tasks);
-    integer("failed_tasks", s.failed_tasks);
-    if (get("exit_code")) {
+    f.integer("total_tasks", s.total_tasks);
+    f.integer("completed_tasks", s.completed_tasks);
+    f.integer("failed_tasks", s.failed_tasks);
+    if (f.has("exit_code")) {
         int code = 0;
-        integer("exit_code", code);
+        f.integer("exit_code", code);
         s.exit_code = code;
     }
-    boolean("timed_out", s.timed_out);
-    boolean("mass_failure", s.mass_failure);
-    if (auto* f = get("duration_seconds")) {
-        if (!f->is_number()) throw SummaryFormatError("duration_seconds: expected a number");
-        s.duration_seconds = f->to_number<double>();
-    }
-    names("oom_killed", s.oom_killed);
-    names("stragglers", s.stragglers);
-    if (auto* f = get("reports")) {
-        if (!f->is_object()) throw SummaryFormatError("reports: expected an object");
-        for (auto& [k, n] : f->get_object()) {
+    f.boolean("timed_out", s.timed_out);
+    f.boolean("mass_failure", s.mass_failure);
+    if (auto d = f.number("duration_seconds")) s.duration_seconds = *d;
+    s.oom_killed = f.strings("oom_killed");
+    s.stragglers = f.strings("stragglers");
+    if (auto* per = f.object("reports")) {
+        auto counts = f.nested(*per, "reports");
+        for (auto& [k, n] : *per) {
+            (void)n;
             auto t = report_type_from_string(k);
-            if (!t) throw SummaryFormatError("reports." + std::string(k) + ": unknown report type");
-            if (!n.is_int64()) throw SummaryFormatError("reports." + std::string(k) + ": expected an integer");
-            s.reports[*t] = static_cast<int>(n.get_int64());
+            if (!t) counts.fail(k, "unknown report type");
+            int count = 0;
+            counts.integer(k, count);
+            s.reports[*t] = count;
         }
     }
-    integer("inferred_completed", s.inferred_completed);
+    f.integer("inferred_completed", s.inferred_completed);
     return s;
 }
 
