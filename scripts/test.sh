@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and runs every test: unit, integration, real-client fidelity, packaging consumers, then the unit
-# and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Builds and runs every test: unit, integration, real-client fidelity, packaging consumers (header-only and
+# compiled), then the unit and integration tests and the fuzz smoke runs again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and ThreadSanitizer runs (scripts/tsan.sh). Each step prints the time since the start.
 # Usage: scripts/test.sh   (fresh Debian 12 machine: installs dependencies first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,14 +36,6 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -D
   -DEXECUTION_SENTINEL_BUILD_TOOLS=OFF -DEXECUTION_SENTINEL_HEADER_CHECKS=OFF -DEXECUTION_SENTINEL_BUILD_FUZZ=ON >/dev/null
 cmake --build build/asan -j "$jobs"
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 1)
-if [ -x scripts/tsan.sh ] || [ -f scripts/tsan.sh ]; then
-  echo "== ThreadSanitizer: the report channel and the sentinel over FakeCluster on a multi-threaded io_context"
-  bash scripts/tsan.sh
-else
-  echo "== the report channel under ThreadSanitizer (multi-threaded io_context)"
-  mkdir -p build/tsan
-  tsan_flags=(-std=c++20 -g -O1 -fsanitize=thread -Wno-tsan -Iinclude -Itests/support -DBOOST_ASIO_NO_DEPRECATED)
-  g++ "${tsan_flags[@]}" tests/support/main.cpp tests/unit/channel_test.cpp -o build/tsan/channel_tsan -lboost_json -pthread
-  TSAN_OPTIONS="halt_on_error=1" build/tsan/channel_tsan
-fi
+step "ThreadSanitizer: the report channel and the sentinel over FakeCluster on a multi-threaded io_context"
+bash scripts/tsan.sh
 step "all tests passed"
