@@ -73,18 +73,18 @@ EXECUTION_SENTINEL_DECL CredentialProvider::CredentialProvider(CredentialSource 
         detail::throw_config_error(error::config_invalid, *problem + "; fix the token field");
     std::lock_guard lock(mutex_);
     if (!source_.token_file.empty()) {
+        // Read once here: an unusable token is refused at start; later re-reads keep the last good one.
         std::string why;
         auto content = detail::read_file(source_.token_file, detail::max_token_file_size, why);
-        if (content) {
-            if (auto problem = detail::header_value_problem(detail::trim(*content),
-                                                            "the token in the file " + source_.token_file + where,
+        token_file_read_at_ = now();
+        const std::string_view token = content ? detail::trim(*content) : std::string_view{};
+        if (!token.empty()) {
+            if (auto problem = detail::header_value_problem(token, "the token in the file " + source_.token_file + where,
                                                             detail::max_bearer_token_bytes))
                 detail::throw_config_error(error::config_invalid, *problem + "; fix the token file");
-        }
-        if (!read_token_file(now()) && file_token_.empty() && source_.token.empty()) {
-            std::string why;
-            auto content = detail::read_file(source_.token_file, detail::max_token_file_size, why);
-            if (content && detail::trim(*content).empty()) why = "it is empty";
+            file_token_.assign(token);
+        } else if (source_.token.empty()) {
+            if (content) why = "it is empty";
             detail::throw_config_error(error::credentials_unavailable,
                                        "cannot read the token file " + source_.token_file + where + ": " + why +
                                            "; check the path and its permissions");
