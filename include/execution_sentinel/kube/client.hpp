@@ -138,11 +138,6 @@ struct ClientState {
         return {options.connect_timeout, options.handshake_timeout, options.keepalive};
     }
 
-    Credentials credentials() {
-        if (!config.credentials) return {};
-        return config.credentials->current();
-    }
-
     /// The credentials to use now, without blocking the executor: when getting them would run an exec plugin,
     /// current() runs on the client's credential thread and the coroutine resumes on `executor` after it.
     boost::asio::awaitable<Credentials> async_credentials();
@@ -208,9 +203,7 @@ struct ClientState {
     template <class Body>
     void prepare(boost::beast::http::request<Body>& req, const Credentials& creds, std::string_view accept) const {
         namespace http = boost::beast::http;
-        if (auto problem = header_value_problem(creds.bearer_token, "the bearer token of " + credentials_source(),
-                                                max_bearer_token_bytes))
-            throw_config_error(error::config_invalid, *problem);
+        // The token was checked by the CredentialProvider when it was read (every source goes through it).
         if (auto problem = header_value_problem(options.user_agent, "ClientOptions::user_agent", 1024))
             throw_config_error(error::config_invalid, *problem);
         req.set(http::field::host, host_header(config));
