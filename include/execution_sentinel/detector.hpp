@@ -13,6 +13,8 @@
 //   void on_api_call(const WorkflowState&, const ApiCall&, Timestamp now, ReportSink&);
 //   void on_completion_probe(const WorkflowState&, const CompletionProbe&, Timestamp now, ReportSink&);
 //   void on_timeout(const WorkflowState&, Timestamp now, ReportSink&);
+//   void on_engine_log(const WorkflowState&, const kube::LogLine&, Timestamp now, ReportSink&); // engine container
+//   void on_metrics(const WorkflowState&, const MetricsSample&, Timestamp now, ReportSink&);    // metrics API
 //   void on_summary(WatchSummary&) const;                                   // contribute to the summary
 //
 // Detectors never perform I/O and never read a clock: `now` is an argument. Findings go to the ReportSink,
@@ -60,6 +62,13 @@ struct CompletionProbe {
     std::string error;       ///< why it could not be read, when !file_found (informational)
 };
 
+/// One reading of the metrics API for the run's namespace (one list per period).
+struct MetricsSample {
+    bool available = true;              ///< false: the API is absent, forbidden or failed (see `problem`)
+    std::string problem{};              ///< why it is not available, in words
+    std::vector<kube::PodMetrics> pods{};
+};
+
 /// A detector's finding, before the sink numbers it.
 struct Finding {
     ReportType type = ReportType::PROGRESS;
@@ -75,6 +84,8 @@ struct Finding {
     std::string fingerprint;
     /// Overrides the completed_tasks count stamped on the report (e.g. COMPLETION with exit code 0).
     std::optional<int> completed_tasks;
+    /// A container log tail the driver should attach as evidence before publishing (report.hpp).
+    std::optional<EvidenceRequest> evidence_request;
 };
 
 /// Collects findings: stamps time, sequence and counts, and drops any finding whose (type, scope,
@@ -98,6 +109,7 @@ public:
         r.total_tasks = total_;
         r.message = std::move(f.message);
         r.details = std::move(f.details);
+        r.evidence_request = std::move(f.evidence_request);
         ++counts_[r.type];
         pending_.push_back(std::move(r));
         return true;
@@ -183,6 +195,14 @@ concept HasCompletionProbeHook =
 template <class D>
 concept HasTimeoutHook = requires(D& d, const WorkflowState& s, Timestamp t, ReportSink& k) { d.on_timeout(s, t, k); };
 template <class D>
+concept HasEngineLogHook = requires(D& d, const WorkflowState& s, const kube::LogLine& l, Timestamp t, ReportSink& k) {
+    d.on_engine_log(s, l, t, k);
+};
+template <class D>
+concept HasMetricsHook = requires(D& d, const WorkflowState& s, const MetricsSample& m, Timestamp t, ReportSink& k) {
+    d.on_metrics(s, m, t, k);
+};
+template <class D>
 concept HasSummaryHook = requires(const D& d, WatchSummary& w) { d.on_summary(w); };
 
 /// The required part: a movable object type with a static name, implementing at least one hook.
@@ -190,7 +210,8 @@ template <class D>
 concept Detector = std::is_object_v<D> && std::move_constructible<D> &&
                    requires { { D::name } -> std::convertible_to<std::string_view>; } &&
                    (HasTaskChangedHook<D> || HasPodHook<D> || HasJobHook<D> || HasEventHook<D> || HasTickHook<D> ||
-                    HasApiCallHook<D> || HasCompletionProbeHook<D> || HasTimeoutHook<D> || HasSummaryHook<D>);
+                    HasApiCallHook<D> || HasCompletionProbeHook<D> || HasTimeoutHook<D> || HasEngineLogHook<D> ||
+                    HasMetricsHook<D> || HasSummaryHook<D>);
 
 // ------------------------------------------------------------------------------------------- AnyDetector
 
@@ -225,6 +246,12 @@ public:
         impl_->on_completion_probe(s, p, t, k);
     }
     void on_timeout(const WorkflowState& s, Timestamp t, ReportSink& k) { impl_->on_timeout(s, t, k); }
+    void on_engine_log(const WorkflowState& s, const kube::LogLine& l, Timestamp t, ReportSink& k) {
+        impl_->on_engine_log(s, l, t, k);
+    }
+    void on_metrics(const WorkflowState& s, const MetricsSample& m, Timestamp t, ReportSink& k) {
+        impl_->on_metrics(s, m, t, k);
+    }
     void on_summary(WatchSummary& w) const { impl_->on_summary(w); }
 
     /// The wrapped detector, or nullptr when it is not a D.
@@ -246,6 +273,8 @@ private:
         virtual void on_api_call(const WorkflowState&, const ApiCall&, Timestamp, ReportSink&) = 0;
         virtual void on_completion_probe(const WorkflowState&, const CompletionProbe&, Timestamp, ReportSink&) = 0;
         virtual void on_timeout(const WorkflowState&, Timestamp, ReportSink&) = 0;
+        virtual void on_engine_log(const WorkflowState&, const kube::LogLine&, Timestamp, ReportSink&) = 0;
+        virtual void on_metrics(const WorkflowState&, const MetricsSample&, Timestamp, ReportSink&) = 0;
         virtual void on_summary(WatchSummary&) const = 0;
     };
     template <class D> struct Model final : Base {
@@ -278,6 +307,12 @@ private:
         }
         void on_timeout(const WorkflowState& s, Timestamp t, ReportSink& k) override {
             if constexpr (HasTimeoutHook<D>) d.on_timeout(s, t, k);
+        }
+        void on_engine_log(const WorkflowState& s, const kube::LogLine& l, Timestamp t, ReportSink& k) override {
+            if constexpr (HasEngineLogHook<D>) d.on_engine_log(s, l, t, k);
+        }
+        void on_metrics(const WorkflowState& s, const MetricsSample& m, Timestamp t, ReportSink& k) override {
+            if constexpr (HasMetricsHook<D>) d.on_metrics(s, m, t, k);
         }
         void on_summary(WatchSummary& w) const override {
             if constexpr (HasSummaryHook<D>) d.on_summary(w);
@@ -327,6 +362,12 @@ public:
     }
     void on_timeout(const WorkflowState& s, Timestamp t, ReportSink& k) {
         for (auto& d : items_) d.on_timeout(s, t, k);
+    }
+    void on_engine_log(const WorkflowState& s, const kube::LogLine& l, Timestamp t, ReportSink& k) {
+        for (auto& d : items_) d.on_engine_log(s, l, t, k);
+    }
+    void on_metrics(const WorkflowState& s, const MetricsSample& m, Timestamp t, ReportSink& k) {
+        for (auto& d : items_) d.on_metrics(s, m, t, k);
     }
     void on_summary(WatchSummary& w) const {
         for (auto& d : items_) d.on_summary(w);

@@ -120,6 +120,22 @@ public:
         if (!finished_at_ && collect().exit_code) finished_at_ = now;
     }
 
+    /// One line of the engine container's log, in order, each line once (the driver follows the log).
+    void on_engine_log(const kube::LogLine& line, Timestamp now) {
+        begin(now);
+        each([&](auto& d) {
+            if constexpr (HasEngineLogHook<std::remove_cvref_t<decltype(d)>>) d.on_engine_log(state_, line, now, sink_);
+        });
+    }
+
+    /// One reading of the metrics API (or the news that it is not available).
+    void on_metrics(const MetricsSample& sample, Timestamp now) {
+        begin(now);
+        each([&](auto& d) {
+            if constexpr (HasMetricsHook<std::remove_cvref_t<decltype(d)>>) d.on_metrics(state_, sample, now, sink_);
+        });
+    }
+
     /// The watch's time limit passed. Ignored once the workflow completed.
     void on_timeout(Timestamp now) {
         begin(now);
@@ -222,8 +238,12 @@ private:
 };
 
 /// The built-in detectors, in dispatch order.
-using DefaultDetectors = std::tuple<ProgressDetector, OomKillDetector, StragglerDetector, MassFailureDetector,
-                                    ConnectivityDetector, CompletionDetector>;
+/// The list as a macro too, for the explicit instantiations of DefaultMonitor and DefaultSentinel (src.hpp).
+#define EXECUTION_SENTINEL_DEFAULT_DETECTORS                                                                          \
+    ::execution_sentinel::ProgressDetector, ::execution_sentinel::OomKillDetector,                                    \
+        ::execution_sentinel::StragglerDetector, ::execution_sentinel::MassFailureDetector,                           \
+        ::execution_sentinel::ConnectivityDetector, ::execution_sentinel::CompletionDetector
+using DefaultDetectors = std::tuple<EXECUTION_SENTINEL_DEFAULT_DETECTORS>;
 
 template <class Tuple> struct MonitorOf;
 template <class... Ds> struct MonitorOf<std::tuple<Ds...>> {

@@ -38,15 +38,31 @@ enum class ReportType : std::uint8_t {
     CONNECTIVITY_RESTORED,     ///< the API answers again after a CONNECTIVITY_LOSS
     TIMEOUT,                   ///< the watch reached its time limit without the engine's exit code
     COMPLETION_SIGNAL_INVALID, ///< the engine's completion file holds something that is not an exit code
-    ANOMALY_STALL,             ///< a task makes no progress (not emitted by the built-ins; for user detectors)
+    ANOMALY_STALL,             ///< a task or the whole run makes no progress (tiers LOW … CRITICAL, and resolution)
+    ANOMALY_TASK_FAILED,       ///< a task attempt failed, with its cause, evidence and a next step
+    ANOMALY_MEMORY_PRESSURE,   ///< a task's memory stays near its limit (the warning before an OOM kill)
+    STRUCTURE,                 ///< observed tasks disagree with the inventory or the DAG structure
+    INTERVENTION,              ///< an action taken (or, in dry run, that would have been taken) on a task
+    TASK_STARTED,              ///< lifecycle stream (opt-in): a task started running
+    TASK_COMPLETED,            ///< lifecycle stream (opt-in): a task succeeded
+    TASK_FAILED,               ///< lifecycle stream (opt-in): a task failed
+    TASK_RETRIED,              ///< lifecycle stream (opt-in): a failed task got a new attempt
 };
 
-inline constexpr std::array<ReportType, 10> all_report_types{
+inline constexpr std::array<ReportType, 18> all_report_types{
     ReportType::PROGRESS,          ReportType::ANOMALY_OOMKILL,       ReportType::ANOMALY_STRAGGLER,
     ReportType::MASS_FAILURE,      ReportType::CONNECTIVITY_LOSS,     ReportType::COMPLETION,
     ReportType::CONNECTIVITY_RESTORED, ReportType::TIMEOUT,           ReportType::COMPLETION_SIGNAL_INVALID,
-    ReportType::ANOMALY_STALL,
+    ReportType::ANOMALY_STALL,     ReportType::ANOMALY_TASK_FAILED,   ReportType::ANOMALY_MEMORY_PRESSURE,
+    ReportType::STRUCTURE,         ReportType::INTERVENTION,          ReportType::TASK_STARTED,
+    ReportType::TASK_COMPLETED,    ReportType::TASK_FAILED,           ReportType::TASK_RETRIED,
 };
+
+/// The task-lifecycle types: published only to subscriptions that ask for them (SubscriptionOptions).
+inline constexpr bool is_lifecycle(ReportType t) noexcept {
+    return t == ReportType::TASK_STARTED || t == ReportType::TASK_COMPLETED || t == ReportType::TASK_FAILED ||
+           t == ReportType::TASK_RETRIED;
+}
 
 /// "PROGRESS", "ANOMALY_OOMKILL", … (the enumerator's name).
 inline constexpr std::string_view to_string(ReportType t) noexcept {
@@ -61,6 +77,14 @@ inline constexpr std::string_view to_string(ReportType t) noexcept {
     case ReportType::TIMEOUT: return "TIMEOUT";
     case ReportType::COMPLETION_SIGNAL_INVALID: return "COMPLETION_SIGNAL_INVALID";
     case ReportType::ANOMALY_STALL: return "ANOMALY_STALL";
+    case ReportType::ANOMALY_TASK_FAILED: return "ANOMALY_TASK_FAILED";
+    case ReportType::ANOMALY_MEMORY_PRESSURE: return "ANOMALY_MEMORY_PRESSURE";
+    case ReportType::STRUCTURE: return "STRUCTURE";
+    case ReportType::INTERVENTION: return "INTERVENTION";
+    case ReportType::TASK_STARTED: return "TASK_STARTED";
+    case ReportType::TASK_COMPLETED: return "TASK_COMPLETED";
+    case ReportType::TASK_FAILED: return "TASK_FAILED";
+    case ReportType::TASK_RETRIED: return "TASK_RETRIED";
     }
     return "UNKNOWN";
 }
@@ -90,6 +114,15 @@ inline std::optional<Severity> severity_from_string(std::string_view s) noexcept
     return std::nullopt;
 }
 
+/// Evidence a report still needs from the cluster: the last lines of a container's log. The Sentinel fetches
+/// it off the watch path (bounded, once), adds it to `details.evidence.log_tail` and clears the request before
+/// it publishes the report; a Monitor used alone leaves the request for its driver.
+struct EvidenceRequest {
+    std::string pod;
+    std::string container;
+    friend bool operator==(const EvidenceRequest&, const EvidenceRequest&) = default;
+};
+
 /// One finding. `message` is one plain-English sentence for a scientist (no Kubernetes vocabulary);
 /// `details` carries the machine-readable specifics (docs/reports.md lists them per type).
 struct Report {
@@ -103,6 +136,8 @@ struct Report {
     int total_tasks = 0;          ///< inventory size plus tasks found that the inventory does not list
     std::string message;
     boost::json::object details;
+    /// Set while a log tail is still to be attached (see EvidenceRequest); never serialized.
+    std::optional<EvidenceRequest> evidence_request;
 
     friend bool operator==(const Report&, const Report&) = default;
 };

@@ -459,10 +459,8 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::timeout_
 // EXECUTION_SENTINEL_SEPARATE_COMPILATION.
 #if EXECUTION_SENTINEL_EXTERN_TEMPLATES
 namespace execution_sentinel {
-extern template class Monitor<ProgressDetector, OomKillDetector, StragglerDetector, MassFailureDetector,
-                              ConnectivityDetector, CompletionDetector>;
-extern template class Sentinel<ProgressDetector, OomKillDetector, StragglerDetector, MassFailureDetector,
-                               ConnectivityDetector, CompletionDetector>;
+extern template class Monitor<EXECUTION_SENTINEL_DEFAULT_DETECTORS>;
+extern template class Sentinel<EXECUTION_SENTINEL_DEFAULT_DETECTORS>;
 } // namespace execution_sentinel
 #endif
 

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace execution_sentinel {
 
@@ -67,6 +68,25 @@ struct SentinelSettings {
     int mass_failure_min_finished_per_type = 5;
     /// CONNECTIVITY_LOSS after this many consecutive failed API calls.
     int connectivity_failures = 3;
+    /// The run makes no progress for this long (no task changes state or starts, the engine's log is silent) while
+    /// tasks remain and the engine is alive: ANOMALY_STALL. Also the task-level stall when no baseline exists.
+    std::chrono::milliseconds stall_threshold{300'000};
+    /// Stall tiers LOW, MEDIUM, HIGH, CRITICAL at these multiples of stall_threshold (ascending, ≥ 1).
+    std::vector<double> stall_tiers{1.0, 2.0, 4.0, 8.0};
+    /// A task pending (unschedulable, creating its container, pulling its image) this long: ANOMALY_STALL.
+    std::chrono::milliseconds pending_timeout{600'000};
+    /// Burst rule of MASS_FAILURE: this many task failures within mass_failure_burst_window, over the workflow.
+    int mass_failure_burst_count = 5;
+    std::chrono::milliseconds mass_failure_burst_window{60'000};
+    /// ANOMALY_MEMORY_PRESSURE when a task's memory stays at or above this share of its limit (0 < x ≤ 1).
+    double memory_pressure_ratio = 0.9;
+    /// Period of the metrics API reading (metrics.k8s.io PodMetrics); 0 = do not read it.
+    std::chrono::milliseconds metrics_interval{15'000};
+    /// A file of user log patterns (regex → report type, severity, message template) for the engine's log.
+    std::string log_patterns_file;
+    /// Evidence: the last lines of a failed task's container log, at most this many lines and bytes.
+    int evidence_log_lines = 20;
+    int evidence_log_bytes = 4096;
 
     friend bool operator==(const SentinelSettings&, const SentinelSettings&) = default;
 };

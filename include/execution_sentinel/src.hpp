@@ -38,10 +38,8 @@ template class Watcher<Pod>;
 template class Watcher<Job>;
 template class Watcher<Event>;
 } // namespace kube
-template class Monitor<ProgressDetector, OomKillDetector, StragglerDetector, MassFailureDetector,
-                       ConnectivityDetector, CompletionDetector>;
-template class Sentinel<ProgressDetector, OomKillDetector, StragglerDetector, MassFailureDetector,
-                        ConnectivityDetector, CompletionDetector>;
+template class Monitor<EXECUTION_SENTINEL_DEFAULT_DETECTORS>;
+template class Sentinel<EXECUTION_SENTINEL_DEFAULT_DETECTORS>;
 } // namespace execution_sentinel
 
 #endif // EXECUTION_SENTINEL_SRC_HPP

@@ -208,6 +208,8 @@ inline bool is_anomaly(ReportType type) noexcept {
   case ReportType::ANOMALY_OOMKILL:
   case ReportType::ANOMALY_STRAGGLER:
   case ReportType::ANOMALY_STALL:
+  case ReportType::ANOMALY_TASK_FAILED:
+  case ReportType::ANOMALY_MEMORY_PRESSURE:
   case ReportType::MASS_FAILURE: return true;
   default: return false;
   }
@@ -467,6 +469,14 @@ inline std::string_view report_label(ReportType type) noexcept {
   case ReportType::TIMEOUT: return "timeout";
   case ReportType::COMPLETION_SIGNAL_INVALID: return "bad signal";
   case ReportType::ANOMALY_STALL: return "stall";
+  case ReportType::ANOMALY_TASK_FAILED: return "task failed";
+  case ReportType::ANOMALY_MEMORY_PRESSURE: return "memory";
+  case ReportType::STRUCTURE: return "structure";
+  case ReportType::INTERVENTION: return "intervention";
+  case ReportType::TASK_STARTED: return "started";
+  case ReportType::TASK_COMPLETED: return "completed";
+  case ReportType::TASK_FAILED: return "failed";
+  case ReportType::TASK_RETRIED: return "retried";
   }
   return "report";
 }

@@ -29,12 +29,7 @@
 
 namespace execution_sentinel::kube {
 
-/// One log line: the kubelet's timestamp and the text without the timestamp and the newline.
-struct LogLine {
-    Timestamp time{};
-    std::string text{};
-    friend bool operator==(const LogLine&, const LogLine&) = default;
-};
+// LogLine (one line with the kubelet's timestamp) is in kube/objects.hpp.
 
 /// Which log to follow.
 struct LogRequest {

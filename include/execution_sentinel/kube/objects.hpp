@@ -88,6 +88,16 @@ struct Condition {
     friend bool operator==(const Condition&, const Condition&) = default;
 };
 
+/// What a main container asks for and may use (spec.containers[].resources), in base units; 0 = not set.
+struct ContainerResources {
+    std::string name;
+    std::int64_t memory_limit_bytes = 0;
+    std::int64_t memory_request_bytes = 0;
+    std::int32_t cpu_limit_millicores = 0;
+    std::int32_t cpu_request_millicores = 0;
+    friend bool operator==(const ContainerResources&, const ContainerResources&) = default;
+};
+
 struct Pod {
     ObjectMeta meta;
     PodPhase phase = PodPhase::unknown;
@@ -102,6 +112,8 @@ struct Pod {
     std::uint8_t true_conditions = 0; ///< bits of ordinary_condition_bit() for ordinary conditions that are True
     std::vector<ContainerStatus> init_containers;
     std::vector<ContainerStatus> containers;
+    /// Main containers that set a limit or a request (others are left out).
+    std::vector<ContainerResources> resources;
 
     /// The Job that owns this pod (label `job-name` / `batch.kubernetes.io/job-name`, else a Job owner).
     std::string job_name() const {
@@ -190,6 +202,29 @@ struct Event {
     std::optional<Timestamp> first_timestamp;
     std::optional<Timestamp> last_timestamp;
     friend bool operator==(const Event&, const Event&) = default;
+};
+
+/// One log line: the kubelet's timestamp and the text without the timestamp and the newline.
+struct LogLine {
+    Timestamp time{};
+    std::string text{};
+    friend bool operator==(const LogLine&, const LogLine&) = default;
+};
+
+/// The metrics API's usage of one pod (metrics.k8s.io/v1beta1 PodMetrics), in base units.
+struct PodMetrics {
+    std::string name;
+    std::string namespace_;
+    Timestamp timestamp{};     ///< end of the sampling window
+    double window_seconds = 0; ///< length of the sampling window
+    struct Container {
+        std::string name;
+        double cpu_cores = 0;          ///< usage.cpu
+        std::int64_t memory_bytes = 0; ///< usage.memory (working set)
+        friend bool operator==(const Container&, const Container&) = default;
+    };
+    std::vector<Container> containers;
+    friend bool operator==(const PodMetrics&, const PodMetrics&) = default;
 };
 
 } // namespace execution_sentinel::kube

@@ -6,6 +6,7 @@
 
 #include <execution_sentinel/kube/error.hpp>
 #include <execution_sentinel/kube/objects.hpp>
+#include <execution_sentinel/kube/quantity.hpp>
 #include <execution_sentinel/kube/rfc3339.hpp>
 
 #include <boost/url/encode.hpp>
@@ -319,11 +320,43 @@ inline ObjectMeta parse_object_meta(const boost::json::object& m) {
     return meta;
 }
 
+namespace detail {
+/// spec.containers[].resources: the containers that set a memory/CPU limit or request (malformed quantities
+/// count as unset).
+inline std::vector<ContainerResources> parse_container_resources(const boost::json::array& containers) {
+    std::vector<ContainerResources> out;
+    for (auto& v : containers) {
+        auto* c = v.if_object();
+        if (!c) continue;
+        auto* res = obj_field(*c, "resources");
+        if (!res) continue;
+        ContainerResources r;
+        auto read = [&](const char* section, std::int64_t& memory, std::int32_t& cpu) {
+            auto* q = obj_field(*res, section);
+            if (!q) return;
+            if (auto m = parse_memory_bytes(str_field(*q, "memory"))) memory = *m;
+            if (auto m = parse_millicores(str_field(*q, "cpu"))) cpu = *m;
+        };
+        read("limits", r.memory_limit_bytes, r.cpu_limit_millicores);
+        read("requests", r.memory_request_bytes, r.cpu_request_millicores);
+        if (r.memory_limit_bytes == 0 && r.memory_request_bytes == 0 && r.cpu_limit_millicores == 0 &&
+            r.cpu_request_millicores == 0)
+            continue;
+        assign_str(r.name, *c, "name");
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+} // namespace detail
+
 inline Pod parse_pod(const boost::json::object& o) {
     using namespace detail;
     Pod pod;
     if (auto* m = obj_field(o, "metadata")) pod.meta = parse_object_meta(*m);
-    if (auto* spec = obj_field(o, "spec")) assign_str(pod.node_name, *spec, "nodeName");
+    if (auto* spec = obj_field(o, "spec")) {
+        assign_str(pod.node_name, *spec, "nodeName");
+        if (auto* cs = arr_field(*spec, "containers")) pod.resources = parse_container_resources(*cs);
+    }
     if (auto* st = obj_field(o, "status")) {
         pod.phase = parse_phase(str_field(*st, "phase"));
         assign_str(pod.reason, *st, "reason");
