@@ -3,8 +3,12 @@
 //   bare_parse        boost::json::parse of every event line: the floor any JSON client pays
 //   framer            WatchFramer over 16 KiB chunks: documents out of a byte stream (one stream_parser)
 //   framer_decode     + ResourceTraits<Pod>::parse: the compact Pod view of every event
-//   watch_pipeline    + WatchMachine: store update, dedup, delivered events (what Watcher::next() costs
-//                     besides the socket)
+//   watch_pipeline    + WatchMachine: store update, dedup, delivered events (the tree-based reference path)
+//   sax_floor         boost::json::basic_parser with a handler that does nothing: the tokenizer alone, the floor
+//                     of any decoder built on it
+//   sax_decode        WatchDecoder<Pod> over 16 KiB chunks: framing and the Pod view straight from the bytes
+//                     (Boost.JSON's SAX parser, no tree)
+//   sax_pipeline      + WatchMachine: what Watcher::next() costs besides the socket
 //   store_memory      heap held by Store<Pod> per tracked pod at 10,000 and 100,000 pods, next to a cache of
 //                     the same pods as boost::json::value documents
 //
@@ -12,12 +16,14 @@
 // watch_pipeline to bare_parse is the figure of merit.
 #include <execution_sentinel/kube/parse.hpp>
 #include <execution_sentinel/kube/store.hpp>
+#include <execution_sentinel/kube/watch_decoder.hpp>
 #include <execution_sentinel/kube/watch_framer.hpp>
 #include <execution_sentinel/kube/watch_machine.hpp>
 #include <execution_sentinel/testing/hyperflow.hpp>
 
 #include <benchmark/benchmark.h>
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include <malloc.h>
 
@@ -206,6 +212,95 @@ void watch_pipeline(benchmark::State& state) {
     report(state, s);
 }
 
+struct NullHandler {
+    static constexpr std::size_t max_object_size = std::size_t(-1);
+    static constexpr std::size_t max_array_size = std::size_t(-1);
+    static constexpr std::size_t max_key_size = std::size_t(-1);
+    static constexpr std::size_t max_string_size = std::size_t(-1);
+    using ec = boost::system::error_code;
+    using sv = boost::json::string_view;
+    bool on_document_begin(ec&) { return true; }
+    bool on_document_end(ec&) { return true; }
+    bool on_object_begin(ec&) { return true; }
+    bool on_object_end(std::size_t, ec&) { return true; }
+    bool on_array_begin(ec&) { return true; }
+    bool on_array_end(std::size_t, ec&) { return true; }
+    bool on_key_part(sv, std::size_t, ec&) { return true; }
+    bool on_key(sv, std::size_t, ec&) { return true; }
+    bool on_string_part(sv, std::size_t, ec&) { return true; }
+    bool on_string(sv, std::size_t, ec&) { return true; }
+    bool on_number_part(sv, ec&) { return true; }
+    bool on_int64(std::int64_t, sv, ec&) { return true; }
+    bool on_uint64(std::uint64_t, sv, ec&) { return true; }
+    bool on_double(double, sv, ec&) { return true; }
+    bool on_bool(bool, ec&) { return true; }
+    bool on_null(ec&) { return true; }
+    bool on_comment_part(sv, ec&) { return true; }
+    bool on_comment(sv, ec&) { return true; }
+};
+
+void sax_floor(benchmark::State& state) {
+    const auto& s = stream(state.range(0) != 0);
+    boost::json::parse_options opt;
+    opt.max_depth = 128;
+    boost::json::basic_parser<NullHandler> p(opt);
+    for (auto _ : state) {
+        for (auto line : s.lines) {
+            p.reset();
+            boost::system::error_code ec;
+            p.write_some(false, line.data(), line.size(), ec);
+            if (ec) state.SkipWithError("parse error");
+        }
+    }
+    report(state, s);
+}
+
+void sax_decode(benchmark::State& state) {
+    const auto& s = stream(state.range(0) != 0);
+    kube::WatchDecoder<kube::Pod> d;
+    std::vector<kube::DecodedWatchEvent<kube::Pod>> out;
+    for (auto _ : state) {
+        d.reset();
+        for (std::size_t pos = 0; pos < s.bytes.size(); pos += chunk) {
+            out.clear();
+            if (d.feed(std::string_view(s.bytes).substr(pos, chunk), out)) state.SkipWithError("decoder error");
+            benchmark::DoNotOptimize(out.data());
+        }
+    }
+    report(state, s);
+}
+
+void sax_pipeline(benchmark::State& state) {
+    const auto& s = stream(state.range(0) != 0);
+    kube::WatchDecoder<kube::Pod> d;
+    std::vector<kube::DecodedWatchEvent<kube::Pod>> out;
+    auto now = kube::WatchMachine<kube::Pod>::clock::now();
+    for (auto _ : state) {
+        state.PauseTiming();
+        auto m = std::make_unique<kube::WatchMachine<kube::Pod>>();
+        m->resume(now);
+        kube::ListPage<kube::Pod> empty;
+        empty.resource_version = "1";
+        m->on_list_page(std::move(empty), now);
+        m->on_watch_opened(now);
+        while (m->has_events()) m->pop_event();
+        d.reset();
+        state.ResumeTiming();
+        for (std::size_t pos = 0; pos < s.bytes.size(); pos += chunk) {
+            out.clear();
+            if (d.feed(std::string_view(s.bytes).substr(pos, chunk), out)) state.SkipWithError("decoder error");
+            for (auto& e : out) {
+                m->on_watch_event(std::move(e), now);
+                while (m->has_events()) benchmark::DoNotOptimize(m->pop_event());
+            }
+        }
+        state.PauseTiming();
+        m.reset();
+        state.ResumeTiming();
+    }
+    report(state, s);
+}
+
 std::size_t heap_in_use() {
     malloc_trim(0);
     return mallinfo2().uordblks;
@@ -273,6 +368,9 @@ BENCHMARK(bare_parse)->Arg(0)->Arg(1)->ArgName("managed_fields")->Unit(benchmark
 BENCHMARK(framer)->Arg(0)->Arg(1)->ArgName("managed_fields")->Unit(benchmark::kMillisecond);
 BENCHMARK(framer_decode)->Arg(0)->Arg(1)->ArgName("managed_fields")->Unit(benchmark::kMillisecond);
 BENCHMARK(watch_pipeline)->Arg(0)->Arg(1)->ArgName("managed_fields")->Unit(benchmark::kMillisecond);
+BENCHMARK(sax_floor)->Arg(0)->Arg(1)->ArgName("managed_fields")->Unit(benchmark::kMillisecond);
+BENCHMARK(sax_decode)->Arg(0)->Arg(1)->ArgName("managed_fields")->Unit(benchmark::kMillisecond);
+BENCHMARK(sax_pipeline)->Arg(0)->Arg(1)->ArgName("managed_fields")->Unit(benchmark::kMillisecond);
 BENCHMARK(store_memory)->Arg(10000)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

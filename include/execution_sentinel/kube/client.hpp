@@ -264,6 +264,7 @@ private:
         StreamOptions options;
         std::string resource;
         bool done = false;
+        std::shared_ptr<detail::IdleWatchdog> watchdog; ///< the inactivity limit (destroyed before connection)
     };
     std::unique_ptr<Impl> impl_{};
 };

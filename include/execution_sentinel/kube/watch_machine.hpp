@@ -28,6 +28,7 @@
 #include <execution_sentinel/kube/error.hpp>
 #include <execution_sentinel/kube/parse.hpp>
 #include <execution_sentinel/kube/store.hpp>
+#include <execution_sentinel/kube/watch_decoder.hpp>
 #include <execution_sentinel/kube/watch_framer.hpp>
 
 #include <boost/json/value.hpp>
@@ -169,7 +170,9 @@ public:
 
     /// The watch answered 200 and streams.
     WatchAction on_watch_opened(time_point now);
-    /// A framed watch event. Returns `read` to go on, or another action that ends the stream.
+    /// A decoded watch event (WatchDecoder). Returns `read` to go on, or another action that ends the stream.
+    WatchAction on_watch_event(DecodedWatchEvent<T> event, time_point now);
+    /// A framed watch event (WatchFramer): decoded with ResourceTraits<T>::parse / parse_status, then as above.
     WatchAction on_watch_event(RawWatchEvent event, time_point now);
     /// The watch ended: empty `ec` for a clean end of stream, else why (also for a failed open).
     WatchAction on_watch_end(std::error_code ec, Diagnostics diag, time_point now);
@@ -190,13 +193,17 @@ public:
     }
 
     /// Events to deliver, in order.
-    bool has_events() const noexcept { return !events_.empty(); }
+    bool has_events() const noexcept { return events_.size() > events_head_; }
     WatchEvent<T> pop_event() {
-        WatchEvent<T> e = std::move(events_.front());
-        events_.pop_front();
+        WatchEvent<T> e = std::move(events_[events_head_++]);
+        if (events_head_ == events_.size()) { // drained: reuse the storage (no allocation per event) …
+            events_.clear();
+            events_head_ = 0;
+            if (events_.capacity() > 256) events_.shrink_to_fit(); // … but do not keep a relist's worth
+        }
         return e;
     }
-    std::size_t pending_events() const noexcept { return events_.size(); }
+    std::size_t pending_events() const noexcept { return events_.size() - events_head_; }
 
     WatchPhase phase() const noexcept { return phase_; }
     const Store<T>& store() const noexcept { return store_; }
@@ -237,7 +244,8 @@ private:
     Backoff backoff_;
     std::uint64_t rng_state_;
     Store<T> store_;
-    std::deque<WatchEvent<T>> events_;
+    std::vector<WatchEvent<T>> events_; ///< a queue: delivered from events_head_, cleared once drained
+    std::size_t events_head_ = 0;
     WatchStats stats_;
 
     WatchPhase phase_ = WatchPhase::initial;
@@ -463,19 +471,27 @@ template <Resource T> WatchAction WatchMachine<T>::on_watch_opened(time_point no
 }
 
 template <Resource T> WatchAction WatchMachine<T>::on_watch_event(RawWatchEvent event, time_point now) {
+    DecodedWatchEvent<T> decoded;
+    decoded.type = event.type;
+    if (event.type == RawWatchEventType::error) decoded.status = parse_status(boost::json::value(std::move(event.object)));
+    else decoded.object = ResourceTraits<T>::parse(event.object);
+    return on_watch_event(std::move(decoded), now);
+}
+
+template <Resource T> WatchAction WatchMachine<T>::on_watch_event(DecodedWatchEvent<T> event, time_point now) {
     expect(WatchPhase::watching, "on_watch_event");
     ++stats_.events;
     ++watch_events_;
     WatchAction read;
     read.kind = WatchAction::Kind::read;
     if (event.type == RawWatchEventType::error) {
-        ApiStatus status = parse_status(boost::json::value(std::move(event.object)));
+        const ApiStatus& status = event.status;
         auto ec = error_for_status(0, status);
         if (!ec) ec = error::server_error;
         Diagnostics d = diagnostics_for(0, status);
         return on_watch_end(ec, std::move(d), now);
     }
-    T obj = ResourceTraits<T>::parse(event.object);
+    T obj = std::move(event.object);
     if (event.type != RawWatchEventType::bookmark && obj.meta.name.empty()) {
         Diagnostics d{};
         d.client_message = "a watch event without metadata.name";

@@ -10,6 +10,7 @@
 #include <execution_sentinel/kube/error.hpp>
 #include <execution_sentinel/kube/parse.hpp>
 #include <execution_sentinel/kube/store.hpp>
+#include <execution_sentinel/kube/watch_decoder.hpp>
 #include <execution_sentinel/kube/watch_framer.hpp>
 #include <execution_sentinel/kube/watch_machine.hpp>
 
@@ -173,9 +174,9 @@ private:
     std::string namespace_{};
     WatchOptions options_;
     WatchMachine<T> machine_;
-    WatchFramer framer_;
+    WatchDecoder<T> framer_;
     std::optional<Stream> stream_;
-    std::vector<RawWatchEvent> raw_{}; ///< framed, not yet given to the machine
+    std::vector<DecodedWatchEvent<T>> raw_{}; ///< decoded, not yet given to the machine
     std::size_t raw_next_ = 0;
     std::optional<std::pair<std::error_code, Diagnostics>> pending_stream_error_; ///< after raw_ is consumed
     std::optional<WatchAction> action_; ///< the next step; empty = ask machine_.resume()
@@ -335,7 +336,7 @@ template <Resource T> boost::asio::awaitable<WatchAction> Watcher<T>::do_watch(c
 template <Resource T> boost::asio::awaitable<WatchAction> Watcher<T>::do_read() {
     for (;;) {
         if (raw_next_ < raw_.size()) {
-            RawWatchEvent ev = std::move(raw_[raw_next_++]);
+            DecodedWatchEvent<T> ev = std::move(raw_[raw_next_++]);
             if (raw_next_ == raw_.size()) {
                 raw_.clear();
                 raw_next_ = 0;

@@ -12,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -150,6 +151,56 @@ inline std::optional<std::string> client_certificate_alert(const boost::system::
 }
 
 /// Maps a read/write failure on an established connection to a kube::Error (cancellation is rethrown as is).
+/// The inactivity limit of a long-lived body (watch, log follow): one timer armed for the whole stream and moved
+/// at most once per `idle` period, instead of a timer armed around every read (a system call per read). Reads
+/// call touch(); when `idle` passes without one, the socket's pending operations are cancelled and fired()
+/// becomes true, which the reader turns into error::stream_idle. The socket must outlive the watchdog.
+class IdleWatchdog : public std::enable_shared_from_this<IdleWatchdog> {
+public:
+    using clock = std::chrono::steady_clock;
+    IdleWatchdog(const asio::any_io_executor& ex, asio::ip::tcp::socket& socket, std::chrono::milliseconds idle)
+        : timer_(ex), socket_(socket), idle_(idle), last_(clock::now()) {}
+    IdleWatchdog(const IdleWatchdog&) = delete;
+    IdleWatchdog& operator=(const IdleWatchdog&) = delete;
+
+    /// Arms the timer (once; later calls do nothing).
+    void start() {
+        if (started_) return;
+        started_ = true;
+        arm(last_ + idle_);
+    }
+    /// Data arrived (or a read starts): the silence is measured from now.
+    void touch() noexcept { last_ = clock::now(); }
+    bool fired() const noexcept { return fired_; }
+    std::chrono::milliseconds idle() const noexcept { return idle_; }
+
+private:
+    void arm(clock::time_point deadline) {
+        timer_.expires_at(deadline);
+        timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+            if (ec) return;
+            if (auto self = weak.lock()) self->check();
+        });
+    }
+    void check() {
+        auto now = clock::now();
+        if (now - last_ >= idle_) {
+            fired_ = true;
+            boost::system::error_code ignored;
+            socket_.cancel(ignored);
+            return;
+        }
+        arm(last_ + idle_);
+    }
+
+    asio::steady_timer timer_;
+    asio::ip::tcp::socket& socket_;
+    std::chrono::milliseconds idle_;
+    clock::time_point last_;
+    bool started_ = false;
+    bool fired_ = false;
+};
+
 [[noreturn]] inline void throw_transport_error(const boost::system::error_code& ec, std::string resource,
                                                std::string_view what, std::chrono::milliseconds timeout,
                                                error on_timeout = error::timeout) {

@@ -342,7 +342,14 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_so
         parser.get().body().size = impl.buffer.size();
         parser.get().body().more = true;
         auto& tcp = boost::beast::get_lowest_layer(impl.connection->stream());
-        tcp.expires_after(impl.options.idle_timeout);
+        if (!impl.watchdog) {
+            // One inactivity timer for the whole stream, moved at most once per idle period (not per read).
+            tcp.expires_never();
+            impl.watchdog = std::make_shared<detail::IdleWatchdog>(tcp.get_executor(), tcp.socket(),
+                                                                   impl.options.idle_timeout);
+            impl.watchdog->start();
+        }
+        impl.watchdog->touch();
         auto [ec, n] = co_await http::async_read_some(impl.connection->stream(), impl.connection->buffer, parser,
                                                       asio::as_tuple(asio::use_awaitable));
         (void)n;
@@ -350,8 +357,9 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_so
         if (ec) {
             auto resource = impl.resource;
             auto idle = impl.options.idle_timeout;
+            bool idle_fired = impl.watchdog->fired();
             close();
-            if (ec == boost::beast::error::timeout) {
+            if (ec == boost::beast::error::timeout || idle_fired) {
                 Diagnostics d;
                 d.resource = std::move(resource);
                 d.client_message = "no data on the stream for " + std::to_string(idle.count()) +
@@ -361,10 +369,8 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_so
             detail::throw_transport_error(ec, std::move(resource), "reading the stream", idle);
         }
         std::size_t got = impl.buffer.size() - parser.get().body().size;
-        if (parser.is_done()) {
-            impl.done = true;
-            tcp.expires_never();
-        }
+        if (got > 0) impl.watchdog->touch();
+        if (parser.is_done()) impl.done = true;
         if (got == 0) {
             if (impl.done) {
                 close();
