@@ -83,8 +83,8 @@ es::Report stall(const std::string& task, const std::string& pod, const std::str
     r.task_name = task;
     r.message = "Task " + task + " has made no progress for 20 minutes.";
     r.details["tier"] = "HIGH";
-    if (!pod.empty()) r.details["pod"] = pod;
-    if (!job.empty()) r.details["job"] = job;
+    if (!pod.empty()) r.details["pod_name"] = pod;
+    if (!job.empty()) r.details["job_name"] = job;
     return r;
 }
 

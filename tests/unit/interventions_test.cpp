@@ -27,7 +27,7 @@ es::Report stall(std::string task, std::string pod, std::string tier = "HIGH") {
     r.task_name = std::move(task);
     r.message = "stuck";
     r.details["tier"] = tier;
-    r.details["pod"] = pod;
+    r.details["pod_name"] = pod;
     return r;
 }
 
@@ -133,9 +133,9 @@ TEST_CASE("a report without a usable object name has no target", "[interventions
     auto suspend = delete_stuck();
     suspend.policies[0].action = es::InterventionAction::suspend_job;
     es::InterventionPlanner jobs(suspend);
-    CHECK(jobs.plan(stall("c", "pc"), at(0)).verdict == es::InterventionPlan::Verdict::no_target); // no details.job
+    CHECK(jobs.plan(stall("c", "pc"), at(0)).verdict == es::InterventionPlan::Verdict::no_target); // no details.job_name
     auto with_job = stall("c", "pc");
-    with_job.details["job"] = "jobczr2t-frequency-4-1";
+    with_job.details["job_name"] = "jobczr2t-frequency-4-1";
     CHECK(jobs.plan(with_job, at(0)).verdict == es::InterventionPlan::Verdict::act);
 }
 

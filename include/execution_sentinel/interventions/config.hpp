@@ -7,8 +7,7 @@
 //   policies:
 //     - name: restart-stuck-pods
 //       on: [ANOMALY_STALL]
-//       min_severity: error
-//       when: {tier: [HIGH, CRITICAL]}
+//       when: {level: [task], state: [running]}
 //       action: delete_pod
 #ifndef EXECUTION_SENTINEL_INTERVENTIONS_CONFIG_HPP
 #define EXECUTION_SENTINEL_INTERVENTIONS_CONFIG_HPP

@@ -89,8 +89,8 @@ struct InterventionPlan {
     InterventionAction action = InterventionAction::annotate;
     bool dry_run = true;
     std::string key;        ///< identity of the finding acted on (deduplication)
-    std::string pod;        ///< the object named by the report (details.pod / details.evidence.pod)
-    std::string job;        ///< details.job, else the task's Job when known
+    std::string pod;        ///< the pod named by the report (details.pod_name, else details.evidence.pod)
+    std::string job;        ///< the Job named by the report (details.job_name)
     std::string why;        ///< for limit_reached / no_target
 };
 
@@ -136,11 +136,11 @@ public:
         p.policy = policy;
         p.action = policy->action;
         p.dry_run = settings_.dry_run;
-        p.pod = detail::es_detail_string(report.details, "pod");
+        p.pod = detail::es_detail_string(report.details, "pod_name");
         if (p.pod.empty())
             if (auto* ev = report.details.if_contains("evidence"))
                 if (auto* o = ev->if_object()) p.pod = detail::es_detail_string(*o, "pod");
-        p.job = detail::es_detail_string(report.details, "job");
+        p.job = detail::es_detail_string(report.details, "job_name");
         if (!p.pod.empty() && !detail::es_valid_object_name(p.pod)) p.pod.clear();
         if (!p.job.empty() && !detail::es_valid_object_name(p.job)) p.job.clear();
         p.key = finding_key(report, p);
