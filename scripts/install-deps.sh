@@ -8,10 +8,16 @@ packages=(
   g++ cmake make pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl libyaml-cpp-dev libcli11-dev catch2 libbenchmark-dev
+  # the run history store: SQLite (default) and PostgreSQL (shared); the tests start a real PostgreSQL server
+  libsqlite3-dev libpq-dev postgresql
   # real clients for the fidelity tests (kubectl 1.32 is preinstalled; Debian's kubernetes-client 1.20 conflicts with it)
   python3 python3-kubernetes python3-yaml
   # the terminal view is checked in a real pseudo-terminal
   tmux
+  # the metrics endpoint is checked by promtool and scraped by a real Prometheus server in the tests
+  prometheus
+  # real alert receivers for the alert tests: Alertmanager and an SMTP server for its e-mail receiver
+  prometheus-alertmanager python3-aiosmtpd
 )
 missing=()
 for p in "${packages[@]}"; do

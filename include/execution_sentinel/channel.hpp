@@ -10,6 +10,9 @@
 //     at the place where it happened, as one receive completing with `channel_error::reports_lost`.
 //     Nothing is dropped silently.
 //
+// A subscription may take only some reports (SubscriptionOptions: report types, minimum severity); the
+// task-lifecycle stream (TASK_STARTED … TASK_RETRIED) reaches only the subscriptions that ask for it.
+//
 // Receives complete through any Asio completion token, never inline, on the handler's associated executor
 // (the subscription's executor when the handler has none). All shared state is guarded by one mutex: publish,
 // subscribe, receive, cancel and close may be called from any thread of a multi-threaded io_context.
@@ -98,7 +101,29 @@ struct SubscriptionOptions {
     /// Start with the latest progress report published before subscribe(), if any. Default false: a
     /// subscriber receives only reports published after it subscribed.
     bool replay_latest_progress = false;
+    /// Only reports of these types reach this subscriber. Empty (default): every type except the task-lifecycle
+    /// stream (see `lifecycle`).
+    std::vector<ReportType> types{};
+    /// Only reports at least this severe reach this subscriber. Default info: all of them.
+    Severity min_severity = Severity::info;
+    /// Opt in to the task-lifecycle stream (TASK_STARTED, TASK_COMPLETED, TASK_FAILED, TASK_RETRIED: one report
+    /// per task transition, for a replanner that needs every one). Default false: these reports reach only the
+    /// subscriptions that set this flag or name them in `types`.
+    bool lifecycle = false;
 };
+
+/// Whether a report reaches a subscription with these options (pure): its type is one the subscription takes
+/// (`types`, or every non-lifecycle type when empty; a lifecycle type also with `lifecycle`) and it is at least
+/// `min_severity`.
+inline bool subscription_accepts(const SubscriptionOptions& o, const Report& r) noexcept {
+    if (r.severity < o.min_severity) return false;
+    const bool named = std::find(o.types.begin(), o.types.end(), r.type) != o.types.end();
+    if (is_lifecycle(r.type)) return o.lifecycle ? (o.types.empty() || named) : named;
+    return o.types.empty() || named;
+}
+
+/// Values other than reports are not filtered.
+template <class T> inline bool subscription_accepts(const SubscriptionOptions&, const T&) noexcept { return true; }
 
 /// Counters of one subscription (a snapshot).
 struct SubscriptionStats {
@@ -238,7 +263,7 @@ public:
     std::shared_ptr<Subscriber> subscribe(const SubscriptionOptions& opts) {
         auto sub = std::make_shared<Subscriber>(opts);
         std::lock_guard lock(mutex_);
-        if (opts.replay_latest_progress && latest_progress_) {
+        if (opts.replay_latest_progress && latest_progress_ && subscription_accepts(opts, *latest_progress_)) {
             sub->queue.push_back({*latest_progress_, 0});
             sub->queued = 1;
         }
@@ -255,6 +280,7 @@ public:
             const bool progress = coalescible_(report);
             if (progress) latest_progress_ = report;
             for (auto& sub : subscribers_) {
+                if (!subscription_accepts(sub->options, report)) continue;
                 if (sub->pending) {
                     ready.push_back(std::move(sub->pending));
                     values.push_back(report);

@@ -8,11 +8,18 @@
 #include <execution_sentinel/detector.hpp>
 #include <execution_sentinel/detectors/completion.hpp>
 #include <execution_sentinel/detectors/connectivity.hpp>
+#include <execution_sentinel/detectors/engine_log.hpp>
 #include <execution_sentinel/detectors/mass_failure.hpp>
 #include <execution_sentinel/detectors/oom_kill.hpp>
 #include <execution_sentinel/detectors/progress.hpp>
+#include <execution_sentinel/detectors/memory_pressure.hpp>
+#include <execution_sentinel/detectors/stall.hpp>
 #include <execution_sentinel/detectors/straggler.hpp>
+#include <execution_sentinel/detectors/task_failure.hpp>
+#include <execution_sentinel/detectors/task_lifecycle.hpp>
+#include <execution_sentinel/detectors/structure.hpp>
 #include <execution_sentinel/kube/objects.hpp>
+#include <execution_sentinel/monitor_view.hpp>
 #include <execution_sentinel/report.hpp>
 #include <execution_sentinel/settings.hpp>
 #include <execution_sentinel/summary.hpp>
@@ -148,7 +155,17 @@ public:
     }
 
     /// New reports since the last call, in emission order, deduplicated and numbered.
-    std::vector<Report> take_reports() { return sink_.take(); }
+    std::vector<Report> take_reports() {
+        auto reports = sink_.take();
+        recent_.note(reports);
+        return reports;
+    }
+
+    /// A snapshot for orchestrators and live views (monitor_view.hpp): per phase counts, running tasks, ETA,
+    /// health, anomalies so far (the recent ones as handed out by take_reports).
+    MonitorView view(Timestamp now) const {
+        return make_view(state_, sink_.counts(), recent_.items(), now, finished(), timed_out_);
+    }
 
     WatchSummary summary(Timestamp now) const {
         WatchSummary s = collect();
@@ -232,6 +249,7 @@ private:
     WorkflowState state_;
     std::tuple<Ds...> detectors_;
     ReportSink sink_;
+    RecentReports recent_;
     std::optional<Timestamp> started_at_;
     std::optional<Timestamp> finished_at_;
     bool timed_out_ = false;
@@ -240,9 +258,18 @@ private:
 /// The built-in detectors, in dispatch order.
 /// The list as a macro too, for the explicit instantiations of DefaultMonitor and DefaultSentinel (src.hpp).
 #define EXECUTION_SENTINEL_DEFAULT_DETECTORS                                                                          \
-    ::execution_sentinel::ProgressDetector, ::execution_sentinel::OomKillDetector,                                    \
-        ::execution_sentinel::StragglerDetector, ::execution_sentinel::MassFailureDetector,                           \
-        ::execution_sentinel::ConnectivityDetector, ::execution_sentinel::CompletionDetector
+    ::execution_sentinel::ProgressDetector,                                                                           \
+    ::execution_sentinel::OomKillDetector,                                                                            \
+    ::execution_sentinel::TaskFailureDetector,                                                                        \
+    ::execution_sentinel::StragglerDetector,                                                                          \
+    ::execution_sentinel::MassFailureDetector,                                                                        \
+    ::execution_sentinel::EngineLogDetector,                                                                          \
+    ::execution_sentinel::TaskLifecycleDetector,                                                                      \
+    ::execution_sentinel::ConnectivityDetector,                                                                       \
+    ::execution_sentinel::StallDetector,                                                                              \
+    ::execution_sentinel::MemoryPressureDetector,                                                                     \
+    ::execution_sentinel::StructureDetector,                                                                          \
+    ::execution_sentinel::CompletionDetector
 using DefaultDetectors = std::tuple<EXECUTION_SENTINEL_DEFAULT_DETECTORS>;
 
 template <class Tuple> struct MonitorOf;

@@ -11,6 +11,8 @@
 #include <execution_sentinel/kube/config.hpp>
 #include <execution_sentinel/kube/error.hpp>
 #include <execution_sentinel/kube/exec.hpp>
+#include <execution_sentinel/kube/logs.hpp>
+#include <execution_sentinel/kube/metrics.hpp>
 #include <execution_sentinel/kube/objects.hpp>
 #include <execution_sentinel/kube/watcher.hpp>
 
@@ -18,6 +20,7 @@
 #include <execution_sentinel/context.hpp>
 #include <execution_sentinel/detector.hpp>
 #include <execution_sentinel/monitor.hpp>
+#include <execution_sentinel/monitor_view.hpp>
 #include <execution_sentinel/report.hpp>
 #include <execution_sentinel/sentinel_policy.hpp>
 #include <execution_sentinel/settings.hpp>
@@ -26,8 +29,11 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -42,6 +48,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,6 +86,16 @@ struct SentinelOptions {
     /// With fail_fast: consecutive transient failures (refused, timeout, 429, 5xx) of one watcher before
     /// watch() gives up at start. Default 3.
     int fail_fast_attempts = 3;
+    /// Follow the engine container's log and feed its lines to the detectors. Default true.
+    bool follow_engine_log = true;
+    /// Limit of one evidence fetch (the log tail of a failed container); also how long watch() waits at its end
+    /// for the fetches still running. Default 5 s.
+    std::chrono::milliseconds evidence_timeout{5000};
+    /// Evidence fetches running at the same time (more wait their turn). Default 4; 0 is read as 1.
+    std::size_t evidence_concurrency = 4;
+    /// The snapshot Sentinel::view() returns is made again after an input at most this often (and at every
+    /// tick). Default 100 ms.
+    std::chrono::milliseconds view_interval{100};
 };
 
 namespace detail {
@@ -94,6 +111,42 @@ struct ProbeOutcome {
     bool api_failed = false; ///< the API could not be reached or answered garbage
     std::string cause{};
 };
+
+/// One step of the engine log follower: a line, the end of the log, or the error that stopped it.
+struct EngineLogStep {
+    std::optional<kube::LogLine> line{};
+    bool ended = false;
+    std::optional<kube::Error> error{};
+};
+
+/// The next line of `follower`; every outcome but cancellation as a value.
+inline boost::asio::awaitable<EngineLogStep> next_engine_log_step(kube::LogFollower& follower) {
+    EngineLogStep step;
+    try {
+        step.line = co_await follower.next();
+        step.ended = !step.line;
+    } catch (const kube::Error& e) {
+        step.error = e;
+    }
+    co_return step;
+}
+
+/// The last `lines` lines of a container's log as evidence; every outcome but cancellation as a value.
+inline boost::asio::awaitable<EvidenceOutcome> read_log_tail(kube::Client client, std::string ns, EvidenceRequest request,
+                                                             int lines) {
+    EvidenceOutcome out;
+    try {
+        auto tail = co_await kube::tail(client, std::move(ns), std::move(request.pod), std::move(request.container),
+                                        std::optional<int>(lines));
+        std::vector<std::string> texts;
+        texts.reserve(tail.size());
+        for (auto& l : tail) texts.push_back(std::move(l.text));
+        out.lines = std::move(texts);
+    } catch (const kube::Error& e) {
+        out.unavailable = evidence_unavailable_reason(e.code(), e.diagnostics().server_message);
+    }
+    co_return out;
+}
 
 } // namespace detail
 
@@ -126,7 +179,10 @@ public:
         : executor_(ex), strand_(boost::asio::make_strand(ex)), options_(std::move(options)),
           cluster_(cluster ? std::move(*cluster) : load_cluster(settings)),
           monitor_(std::move(context), std::move(settings), std::move(detectors)...), channel_(ex),
-          feeds_(options_.stream_settle), gate_(options_.fail_fast, options_.fail_fast_attempts) {}
+          feeds_(options_.stream_settle), gate_(options_.fail_fast, options_.fail_fast_attempts),
+          evidence_(evidence_limits_from(monitor_.settings().evidence_log_lines, monitor_.settings().evidence_log_bytes),
+                    options_.evidence_concurrency),
+          view_throttle_(options_.view_interval), view_(std::make_shared<const MonitorView>(monitor_.view(Clock::now()))) {}
 
     Sentinel(const Sentinel&) = delete;
     Sentinel& operator=(const Sentinel&) = delete;
@@ -152,13 +208,24 @@ public:
     boost::asio::awaitable<WatchSummary> watch();
 
     /// The report channel. Subscribe before watch() to see every report (late subscribers see reports from
-    /// then on). Closed when watch() ends.
+    /// then on). Closed when watch() ends. A report that needs its evidence (a failed container's log tail,
+    /// Report::evidence_request) is published once that was read (at most options.evidence_timeout later), so
+    /// it may come after reports made later: order by `sequence` where it matters.
     ReportChannel& reports() noexcept { return channel_; }
     /// Shorthand for reports().subscribe(options).
     ReportSubscription subscribe(SubscriptionOptions options = {}) { return channel_.subscribe(options); }
 
     /// The summary of what was observed so far (also after a cancelled watch()).
     WatchSummary summary() const { return monitor_.summary(Clock::now()); }
+    /// A snapshot of the run (monitor_view.hpp: per phase counts, running tasks with their elapsed time, ETA,
+    /// health, anomalies so far). Safe from any thread at any time, also while watch() runs on a multi-threaded
+    /// executor: it is a copy of the snapshot the Sentinel makes on its strand after its inputs (at most every
+    /// options.view_interval, and at every tick and at the end of watch()). Before watch() it shows the
+    /// inventory with nothing started.
+    MonitorView view() const {
+        std::lock_guard lock(view_mutex_);
+        return *view_;
+    }
     /// The core, for inspection after watch() (detector state, workflow state).
     const monitor_type& monitor() const noexcept { return monitor_; }
     /// The engine pod the completion probe addresses now ("" until one is found).
@@ -168,6 +235,7 @@ public:
 
 private:
     using Strand = boost::asio::strand<executor_type>;
+    using SteadyTimer = boost::asio::steady_timer;
 
     static kube::ClusterConfig load_cluster(const SentinelSettings& s) {
         kube::KubeconfigOptions o;
@@ -230,14 +298,82 @@ private:
         }
     }
 
+    /// Publishes the monitor's new reports; a report that needs its log tail waits for it (evidence_).
     void publish_reports() {
-        for (auto& r : monitor_.take_reports()) channel_.publish(std::move(r));
+        for (auto& r : monitor_.take_reports()) {
+            if (r.evidence_request && evidence_.limits().max_lines > 0) {
+                evidence_.add(std::move(r));
+                continue;
+            }
+            if (r.evidence_request) attach_evidence(r, EvidenceOutcome{std::vector<std::string>{}, {}}, evidence_.limits());
+            // COMPLETION and TIMEOUT stay the last reports: they wait for the reports still waiting for evidence.
+            if ((r.type == ReportType::COMPLETION || r.type == ReportType::TIMEOUT) && !evidence_.empty()) {
+                held_final_.push_back(std::move(r));
+                continue;
+            }
+            channel_.publish(std::move(r));
+        }
+        start_evidence_fetches();
+    }
+
+    /// Starts the evidence fetches the queue allows (each in its own coroutine, off the watch path).
+    void start_evidence_fetches() {
+        if (!client_) return;
+        for (auto id : evidence_finished_) evidence_cancel_.erase(id);
+        evidence_finished_.clear();
+        while (auto fetch = evidence_.next_fetch()) {
+            auto signal = std::make_unique<boost::asio::cancellation_signal>();
+            auto slot = signal->slot();
+            evidence_cancel_[fetch->id] = std::move(signal);
+            ++evidence_in_flight_;
+            boost::asio::co_spawn(strand_, fetch_evidence(*client_, fetch->request),
+                                  boost::asio::bind_cancellation_slot(
+                                      slot, [this, id = fetch->id](std::exception_ptr, EvidenceOutcome outcome) {
+                                          on_evidence_fetched(id, std::move(outcome));
+                                      }));
+        }
+    }
+
+    void on_evidence_fetched(std::uint64_t id, EvidenceOutcome outcome) {
+        --evidence_in_flight_;
+        evidence_finished_.push_back(id);
+        if (auto r = evidence_.complete(id, outcome)) channel_.publish(std::move(*r));
+        start_evidence_fetches();
+        if (evidence_wake_) evidence_wake_->cancel();
+    }
+
+    /// One log-tail fetch, bounded by options.evidence_timeout; cancellation ends it with the reason.
+    boost::asio::awaitable<EvidenceOutcome> fetch_evidence(kube::Client client, EvidenceRequest request) {
+        using namespace boost::asio::experimental::awaitable_operators;
+        EvidenceOutcome out;
+        SteadyTimer limit(strand_);
+        limit.expires_after(options_.evidence_timeout);
+        try {
+            auto r = co_await (detail::read_log_tail(std::move(client), context().namespace_, std::move(request),
+                                                     monitor_.settings().evidence_log_lines) ||
+                               limit.async_wait(boost::asio::use_awaitable));
+            if (r.index() == 0) out = std::move(std::get<0>(r));
+            else out.unavailable = "the log could not be read within " +
+                                   std::to_string(options_.evidence_timeout.count()) + " ms";
+        } catch (const std::exception&) { // cancelled: operation_aborted (both branches: multiple_exceptions)
+            out.unavailable = "the watch ended before the log was read";
+        }
+        co_return out;
     }
     template <class F> void feed(F&& f) {
         const auto now = Clock::now();
         sample_feeds(now);
         f(now);
         publish_reports();
+        refresh_view(now);
+    }
+
+    /// Makes the snapshot view() hands out (on the strand), at most every options.view_interval unless forced.
+    void refresh_view(Timestamp now, bool force = false) {
+        if (!view_throttle_.due(now, force)) return;
+        auto v = std::make_shared<const MonitorView>(monitor_.view(now));
+        std::lock_guard lock(view_mutex_);
+        view_ = std::move(v);
     }
 
     static boost::asio::awaitable<void> throw_if_cancelled() {
@@ -250,6 +386,9 @@ private:
     template <class T> boost::asio::awaitable<void> object_loop(kube::Client& client, std::string label_selector);
     boost::asio::awaitable<void> event_loop(kube::Client& client);
     boost::asio::awaitable<void> engine_loop(kube::Client& client);
+    boost::asio::awaitable<void> engine_log_loop(kube::Client& client);
+    boost::asio::awaitable<void> metrics_loop(kube::Client& client);
+    boost::asio::awaitable<void> wait_forever();
     boost::asio::awaitable<void> poll_loop(kube::Client& client);
     boost::asio::awaitable<void> tick_loop();
     boost::asio::awaitable<void> timeout_loop();
@@ -259,6 +398,7 @@ private:
         if (name == engine_pod_) return;
         engine_pod_ = std::move(name);
         if (!engine_pod_.empty() && poll_timer_) poll_timer_->cancel(); // probe the new engine at once
+        if (engine_log_wake_) engine_log_wake_->cancel();                // follow the new engine's log
     }
 
     executor_type executor_;
@@ -274,6 +414,19 @@ private:
     std::atomic<bool> started_{false};
     std::string engine_pod_;
     boost::asio::steady_timer* poll_timer_ = nullptr;
+    boost::asio::steady_timer* engine_log_wake_ = nullptr;
+    // Evidence: reports waiting for their log tail, the fetches running (each with its cancellation signal).
+    kube::Client* client_ = nullptr; ///< run()'s client while it runs
+    EvidenceQueue evidence_;
+    std::map<std::uint64_t, std::unique_ptr<boost::asio::cancellation_signal>> evidence_cancel_;
+    std::vector<std::uint64_t> evidence_finished_;
+    std::size_t evidence_in_flight_ = 0;
+    boost::asio::steady_timer* evidence_wake_ = nullptr;
+    std::vector<Report> held_final_; ///< COMPLETION / TIMEOUT waiting for the evidence reports before them
+    // view(): the latest snapshot, replaced on the strand, copied out under the mutex from any thread.
+    ViewThrottle view_throttle_;
+    mutable std::mutex view_mutex_;
+    std::shared_ptr<const MonitorView> view_;
 };
 
 template <class Tuple> struct SentinelOf;
@@ -297,6 +450,7 @@ template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::
 
 template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::run() {
     kube::Client client(strand_, cluster_, options_.client);
+    client_ = &client;
     std::exception_ptr failure;
     try {
         feed([&](Timestamp now) { monitor_.on_tick(now); }); // the monitor's clock starts now
@@ -304,21 +458,49 @@ template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::
         // the group: the others are cancelled and awaited, so nothing outlives watch().
         using boost::asio::co_spawn;
         using boost::asio::deferred;
-        auto [order, e0, e1, e2, e3, e4, e5, e6] =
+        auto [order, e0, e1, e2, e3, e4, e5, e6, e7, e8] =
             co_await boost::asio::experimental::make_parallel_group(
                 co_spawn(strand_, object_loop<kube::Pod>(client, context().task_label_selector), deferred),
                 co_spawn(strand_, object_loop<kube::Job>(client, context().task_label_selector), deferred),
                 co_spawn(strand_, event_loop(client), deferred), co_spawn(strand_, engine_loop(client), deferred),
                 co_spawn(strand_, poll_loop(client), deferred), co_spawn(strand_, tick_loop(), deferred),
-                co_spawn(strand_, timeout_loop(), deferred))
+                co_spawn(strand_, timeout_loop(), deferred), co_spawn(strand_, engine_log_loop(client), deferred),
+                co_spawn(strand_, metrics_loop(client), deferred))
                 .async_wait(boost::asio::experimental::wait_for_one(), boost::asio::use_awaitable);
-        const std::exception_ptr errors[] = {e0, e1, e2, e3, e4, e5, e6};
+        const std::exception_ptr errors[] = {e0, e1, e2, e3, e4, e5, e6, e7, e8};
         if (errors[order[0]]) std::rethrow_exception(errors[order[0]]);
     } catch (...) {
         failure = std::current_exception();
     }
     poll_timer_ = nullptr;
+    engine_log_wake_ = nullptr;
     publish_reports();
+    // Reports still waiting for their log tail: after a normal end, the fetches get until their time limit;
+    // after a cancellation or an error they are cancelled at once. Either way each such report is published
+    // once, with its tail or with the reason it has none, before the channel closes.
+    co_await boost::asio::this_coro::reset_cancellation_state();
+    {
+        SteadyTimer wake(strand_);
+        evidence_wake_ = &wake;
+        const auto deadline = SteadyTimer::clock_type::now() + options_.evidence_timeout;
+        while (!failure && !evidence_.empty() && SteadyTimer::clock_type::now() < deadline) {
+            wake.expires_at(deadline);
+            co_await wake.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        }
+        for (auto& [id, signal] : evidence_cancel_) signal->emit(boost::asio::cancellation_type::terminal);
+        while (evidence_in_flight_ > 0) { // cancelled fetches end promptly
+            wake.expires_after(std::chrono::milliseconds(100));
+            co_await wake.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        }
+        evidence_wake_ = nullptr;
+    }
+    for (auto& r : evidence_.abandon("the watch ended before the log was read")) channel_.publish(std::move(r));
+    for (auto& r : held_final_) channel_.publish(std::move(r));
+    held_final_.clear();
+    evidence_cancel_.clear();
+    evidence_finished_.clear();
+    client_ = nullptr;
+    refresh_view(Clock::now(), true);
     channel_.close();
     if (failure) std::rethrow_exception(failure);
     co_return monitor_.summary(Clock::now());
@@ -346,12 +528,13 @@ boost::asio::awaitable<void> Sentinel<Ds...>::object_loop(kube::Client& client, 
     }
 }
 
+template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::wait_forever() {
+    boost::asio::steady_timer forever(strand_, boost::asio::steady_timer::time_point::max());
+    co_await forever.async_wait(boost::asio::use_awaitable);
+}
+
 template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::event_loop(kube::Client& client) {
-    if (!options_.watch_events) {
-        boost::asio::steady_timer forever(strand_, boost::asio::steady_timer::time_point::max());
-        co_await forever.async_wait(boost::asio::use_awaitable);
-        co_return;
-    }
+    if (!options_.watch_events) co_return co_await wait_forever();
     kube::Watcher<kube::Event> watcher(client, context().namespace_, watch_options("events", {}));
     FeedRegistration<kube::Event> registration(*this, "events", watcher);
     for (;;) {
@@ -442,7 +625,113 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::tick_loo
         timer.expires_after(interval);
         co_await timer.async_wait(boost::asio::use_awaitable);
         feed([&](Timestamp now) { monitor_.on_tick(now); });
+        refresh_view(Clock::now(), true);
         if (monitor_.finished()) co_return;
+    }
+}
+
+template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::engine_log_loop(kube::Client& client) {
+    if (!options_.follow_engine_log) co_return co_await wait_forever();
+    using Steady = SteadyTimer::clock_type;
+    SteadyTimer wake(strand_);
+    engine_log_wake_ = &wake;
+    struct Reset {
+        SteadyTimer*& p;
+        ~Reset() { p = nullptr; }
+    } reset{engine_log_wake_};
+    std::string done_pod; // the log of this pod ended or cannot be read: wait for another engine pod
+    // The time of the last line delivered per pod followed before: an engine pod that becomes the engine again
+    // is read on from there (sinceTime, and lines up to that instant dropped), not from its beginning again.
+    std::map<std::string, Timestamp> resume;
+    for (;;) {
+        const std::string pod = engine_pod_;
+        if (pod.empty() || pod == done_pod) {
+            wake.expires_at(Steady::time_point::max());
+            co_await wake.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable)); // woken by set_engine_pod
+            co_await throw_if_cancelled();
+            continue;
+        }
+        // A new engine pod's log is read from its beginning; the follower reopens after a lost connection or a
+        // container restart with sinceTime and drops the lines it already delivered.
+        kube::LogRequest request;
+        request.namespace_ = context().namespace_;
+        request.pod = pod;
+        request.container = context().engine_container;
+        request.max_line_bytes = engine_log_max_line_bytes;
+        std::optional<Timestamp> skip_through;
+        if (auto it = resume.find(pod); it != resume.end()) skip_through = request.since_time = it->second;
+        kube::LogFollower follower(client, std::move(request));
+        std::optional<Steady::time_point> drain_until; // the engine moved: the old pod's last lines, then switch
+        for (;;) {
+            if (!drain_until && engine_pod_ != pod) drain_until = Steady::now() + engine_log_drain_grace;
+            wake.expires_at(drain_until ? *drain_until : Steady::time_point::max());
+            // Both results are looked at: a line that was ready when the wake-up came is never lost.
+            auto [order, e_line, step, ec_wake] =
+                co_await boost::asio::experimental::make_parallel_group(
+                    boost::asio::co_spawn(strand_, detail::next_engine_log_step(follower), boost::asio::deferred),
+                    wake.async_wait(boost::asio::deferred))
+                    .async_wait(boost::asio::experimental::wait_for_one(), boost::asio::use_awaitable);
+            (void)order;
+            (void)ec_wake;
+            co_await throw_if_cancelled();
+            if (e_line) { // interrupted by the wake-up: a pod change, or the old pod's grace is over
+                if (drain_until && Steady::now() >= *drain_until) break;
+                continue;
+            }
+            if (step.line) {
+                if (skip_through && step.line->time <= *skip_through) continue; // delivered before
+                skip_through.reset();
+                if (resume.size() >= 16 && !resume.count(pod)) resume.erase(resume.begin());
+                resume[pod] = step.line->time;
+                feed([&](Timestamp now) { monitor_.on_engine_log(*step.line, now); });
+                continue;
+            }
+            if (step.ended) {
+                done_pod = pod;
+                break;
+            }
+            const auto retry = engine_log_retry_after(step.error->code());
+            log("sentinel: engine log of pod " + pod + ": " + std::string(step.error->what()) +
+                (retry ? "; trying again in " + AttemptLog::format_delay(*retry)
+                       : std::string("; not read until the engine moves to another pod")));
+            if (!retry) {
+                done_pod = pod;
+                break;
+            }
+            wake.expires_after(*retry);
+            co_await wake.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            co_await throw_if_cancelled();
+        }
+    }
+}
+
+template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::metrics_loop(kube::Client& client) {
+    const auto interval = monitor_.settings().metrics_interval;
+    if (interval <= std::chrono::milliseconds::zero()) co_return co_await wait_forever();
+    MetricsPolicy policy(interval);
+    const std::string target = kube::pod_metrics_target(context().namespace_, context().task_label_selector);
+    const kube::MetricsLimits limits{};
+    SteadyTimer timer(strand_);
+    for (;;) {
+        MetricsStep step;
+        try {
+            kube::RequestOptions ro;
+            ro.max_retries = 0; // the next period is the retry
+            ro.max_response_bytes = limits.max_body_bytes;
+            std::string no_body;
+            auto answer = co_await client.request(boost::beast::http::verb::get, target, std::move(no_body), std::move(ro));
+            try {
+                step = policy.on_answer(kube::parse_pod_metrics_list(std::string_view(answer.body), limits));
+            } catch (const kube::MetricsParseError& e) {
+                step = policy.on_malformed(e.what());
+            }
+        } catch (const kube::Error& e) {
+            step = policy.on_failure(e.code(), e.diagnostics().http_status, e.what());
+        }
+        if (step.log_line) log(*step.log_line);
+        feed([&](Timestamp now) { monitor_.on_metrics(step.sample, now); });
+        timer.expires_after(step.next_in);
+        co_await timer.async_wait(boost::asio::use_awaitable);
     }
 }
 

@@ -226,11 +226,38 @@ inline std::optional<std::string> read_dotenv_file(const std::filesystem::path& 
     return ss.str();
 }
 
+/// The shortest metrics period accepted (SENTINEL_METRICS_INTERVAL), apart from 0 (off).
+inline constexpr std::chrono::milliseconds min_metrics_interval{1'000};
+
+/// Parses SENTINEL_STALL_TIERS: four multiples of the stall threshold for LOW, MEDIUM, HIGH and CRITICAL, separated
+/// by commas ("1,2,4,8"), each at least 1 and at most 1000, strictly ascending. Throws SettingsError.
+inline std::vector<double> parse_stall_tiers(std::string_view text) {
+    const std::string name = "SENTINEL_STALL_TIERS";
+    std::vector<double> tiers;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        auto comma = text.find(',', pos);
+        auto item = text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+        pos = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+        auto d = detail::es_parse_double(item);
+        if (!d) throw SettingsError(name, "expected four numbers separated by commas, such as 1,2,4,8");
+        if (*d < 1.0 || *d > 1000.0) throw SettingsError(name, "each tier must be between 1 and 1000");
+        if (!tiers.empty() && *d <= tiers.back()) throw SettingsError(name, "tiers must be in ascending order");
+        tiers.push_back(*d);
+        if (tiers.size() > 4) break;
+    }
+    if (tiers.size() != 4) throw SettingsError(name, "expected four tiers (LOW, MEDIUM, HIGH, CRITICAL), such as 1,2,4,8");
+    return tiers;
+}
+
 /// Builds settings from the environment (wins) and parsed .env entries, then validates them.
 /// Variables: SENTINEL_POLL_INTERVAL, SENTINEL_TIMEOUT, SENTINEL_STRAGGLER_MULTIPLIER,
 /// SENTINEL_MASS_FAILURE_THRESHOLD, SENTINEL_LOG_LEVEL, SENTINEL_KUBECONFIG, SENTINEL_KUBE_CONTEXT,
 /// SENTINEL_STRAGGLER_QUORUM, SENTINEL_STRAGGLER_MIN_SIBLINGS, SENTINEL_STRAGGLER_MIN_RUNTIME,
-/// SENTINEL_MASS_FAILURE_MIN_FINISHED, SENTINEL_MASS_FAILURE_MIN_FINISHED_PER_TYPE, SENTINEL_CONNECTIVITY_FAILURES.
+/// SENTINEL_MASS_FAILURE_MIN_FINISHED, SENTINEL_MASS_FAILURE_MIN_FINISHED_PER_TYPE, SENTINEL_CONNECTIVITY_FAILURES,
+/// SENTINEL_STALL_SECONDS, SENTINEL_STALL_TIERS, SENTINEL_PENDING_TIMEOUT, SENTINEL_MASS_FAILURE_BURST_COUNT,
+/// SENTINEL_MASS_FAILURE_BURST_WINDOW, SENTINEL_MEMORY_PRESSURE_RATIO, SENTINEL_METRICS_INTERVAL,
+/// SENTINEL_LOG_PATTERNS, SENTINEL_EVIDENCE_LOG_LINES, SENTINEL_EVIDENCE_LOG_BYTES.
 /// Throws SettingsError naming the variable.
 inline SentinelSettings load_settings(const EnvLookup& env, const std::map<std::string, std::string>& dotenv = {}) {
     SentinelSettings s;
@@ -298,6 +325,19 @@ inline SentinelSettings load_settings(const EnvLookup& env, const std::map<std::
     integer("SENTINEL_MASS_FAILURE_MIN_FINISHED", s.mass_failure_min_finished, 1, 1'000'000);
     integer("SENTINEL_MASS_FAILURE_MIN_FINISHED_PER_TYPE", s.mass_failure_min_finished_per_type, 1, 1'000'000);
     integer("SENTINEL_CONNECTIVITY_FAILURES", s.connectivity_failures, 1, 1000);
+    duration("SENTINEL_STALL_SECONDS", s.stall_threshold, true);
+    if (auto v = get("SENTINEL_STALL_TIERS")) s.stall_tiers = parse_stall_tiers(*v);
+    duration("SENTINEL_PENDING_TIMEOUT", s.pending_timeout, true);
+    integer("SENTINEL_MASS_FAILURE_BURST_COUNT", s.mass_failure_burst_count, 0, 1'000'000);
+    duration("SENTINEL_MASS_FAILURE_BURST_WINDOW", s.mass_failure_burst_window, true);
+    number("SENTINEL_MEMORY_PRESSURE_RATIO", s.memory_pressure_ratio, 0.0, 1.0, "a ratio between 0 and 1");
+    if (s.memory_pressure_ratio <= 0.0) throw SettingsError("SENTINEL_MEMORY_PRESSURE_RATIO", "must be greater than 0");
+    duration("SENTINEL_METRICS_INTERVAL", s.metrics_interval, false);
+    if (s.metrics_interval.count() > 0 && s.metrics_interval < min_metrics_interval)
+        throw SettingsError("SENTINEL_METRICS_INTERVAL", "must be 0 (off) or at least 1s");
+    if (auto v = get("SENTINEL_LOG_PATTERNS")) s.log_patterns_file = std::string(detail::es_trim(*v));
+    integer("SENTINEL_EVIDENCE_LOG_LINES", s.evidence_log_lines, 0, 1000);
+    integer("SENTINEL_EVIDENCE_LOG_BYTES", s.evidence_log_bytes, 0, 1024 * 1024);
     return s;
 }
 

@@ -24,6 +24,7 @@
 #include <execution_sentinel/kube/impl/logs.ipp>
 #include <execution_sentinel/kube/detail/config_impl.hpp>
 #include <execution_sentinel/kube/detail/credentials_impl.hpp>
+#include <execution_sentinel/detail/engine_log_impl.hpp>
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

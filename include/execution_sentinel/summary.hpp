@@ -39,6 +39,33 @@ inline constexpr std::string_view to_string(WatchOutcome o) noexcept {
     return "failed";
 }
 
+/// Peak usage of one task type, over the metrics samples of its tasks (one pod at a time: the largest pod).
+struct ResourcePeak {
+    std::int64_t memory_bytes = 0; ///< the highest working-set memory of one task pod (its containers summed)
+    double cpu_cores = 0;          ///< the highest CPU usage of one task pod, in cores
+    friend bool operator==(const ResourcePeak&, const ResourcePeak&) = default;
+};
+
+/// What the run's tasks used, from the metrics API (docs/detectors.md, MemoryPressureDetector): usage integrated
+/// over the samples, the cost account of the run.
+struct ResourceUse {
+    double cpu_seconds = 0;        ///< CPU core-seconds of the task pods
+    double memory_gib_seconds = 0; ///< memory GiB-seconds of the task pods (working set)
+    int samples = 0;               ///< metrics samples read that were available
+    std::map<std::string, ResourcePeak> peak_by_type; ///< task type → its peak
+    friend bool operator==(const ResourceUse&, const ResourceUse&) = default;
+};
+
+/// The run's stalls (ANOMALY_STALL; docs/detectors.md, StallDetector).
+struct StallSummary {
+    int episodes = 0;               ///< workflow-level stalls reported (each from LOW on, until progress resumed)
+    double longest_seconds = 0;     ///< the longest of them, as far as it was observed
+    std::string highest_tier;       ///< "LOW", "MEDIUM", "HIGH" or "CRITICAL"; "" when the run never stalled
+    bool stalled_at_end = false;    ///< a stall was still going on when the summary was made
+    std::vector<std::string> stalled_tasks; ///< tasks reported stuck (waiting to start, or running without a baseline)
+    friend bool operator==(const StallSummary&, const StallSummary&) = default;
+};
+
 struct WatchSummary {
     int total_tasks = 0;     ///< inventory size (plus tasks found that the inventory does not list)
     int completed_tasks = 0; ///< succeeded tasks (see inferred_completed)
@@ -54,6 +81,15 @@ struct WatchSummary {
     /// finished and were deleted before the watch saw them, their last update was missed, or they ran
     /// agglomerated in another task's Job). Included in completed_tasks.
     int inferred_completed = 0;
+    /// Health of the run in [0, 1] (health_score, detectors/progress.hpp): 1 when nothing failed; nullopt when
+    /// the Monitor has no ProgressDetector.
+    std::optional<double> health;
+    /// Whether the metrics API could be read: nullopt when no reading was made (metrics_interval 0, or too
+    /// early), false when it was absent or forbidden (metrics_problem says why), true once a reading worked.
+    std::optional<bool> metrics_available;
+    std::string metrics_problem; ///< why the metrics API could not be read, as first seen; "" when it could
+    ResourceUse resources;       ///< usage and peaks from the metrics API (zero without it)
+    StallSummary stall;          ///< workflow and task stalls
 
     /// The outcome, in order of precedence: timed out; failed on a mass failure or a non-zero exit code;
     /// succeeded on exit code 0; failed when there is no exit code at all (the watch was cancelled or ended
@@ -91,6 +127,33 @@ inline boost::json::object to_json(const WatchSummary& s) {
     for (auto& [t, n] : s.reports) per[to_string(t)] = n;
     o["reports"] = std::move(per);
     o["inferred_completed"] = s.inferred_completed;
+    if (s.health) o["health"] = *s.health;
+    else o["health"] = nullptr;
+    if (s.metrics_available) o["metrics_available"] = *s.metrics_available;
+    else o["metrics_available"] = nullptr;
+    o["metrics_problem"] = s.metrics_problem;
+    boost::json::object res;
+    res["cpu_seconds"] = s.resources.cpu_seconds;
+    res["memory_gib_seconds"] = s.resources.memory_gib_seconds;
+    res["samples"] = s.resources.samples;
+    boost::json::object peaks;
+    for (auto& [type, p] : s.resources.peak_by_type) {
+        boost::json::object one;
+        one["memory_bytes"] = p.memory_bytes;
+        one["cpu_cores"] = p.cpu_cores;
+        peaks[type] = std::move(one);
+    }
+    res["peak_by_type"] = std::move(peaks);
+    o["resources"] = std::move(res);
+    boost::json::object st;
+    st["episodes"] = s.stall.episodes;
+    st["longest_seconds"] = s.stall.longest_seconds;
+    st["highest_tier"] = s.stall.highest_tier;
+    st["stalled_at_end"] = s.stall.stalled_at_end;
+    boost::json::array tasks;
+    for (auto& n : s.stall.stalled_tasks) tasks.push_back(boost::json::string(n));
+    st["stalled_tasks"] = std::move(tasks);
+    o["stall"] = std::move(st);
     return o;
 }
 
@@ -126,6 +189,45 @@ inline WatchSummary summary_from_json(const boost::json::value& v) {
         }
     }
     f.integer("inferred_completed", s.inferred_completed);
+    if (auto h = f.number("health")) {
+        if (*h < 0 || *h > 1) f.fail("health", "expected a number between 0 and 1");
+        s.health = *h;
+    }
+    s.metrics_available = f.boolean("metrics_available");
+    f.string("metrics_problem", s.metrics_problem);
+    auto non_negative = [](const auto& fields, std::string_view key, double& out) {
+        if (auto d = fields.number(key)) {
+            if (*d < 0) fields.fail(key, "expected a number of at least 0");
+            out = *d;
+        }
+    };
+    if (auto* res = f.object("resources")) {
+        auto r = f.nested(*res, "resources");
+        non_negative(r, "cpu_seconds", s.resources.cpu_seconds);
+        non_negative(r, "memory_gib_seconds", s.resources.memory_gib_seconds);
+        r.integer("samples", s.resources.samples);
+        if (auto* peaks = r.object("peak_by_type")) {
+            auto p = r.nested(*peaks, "peak_by_type");
+            for (auto& [type, v] : *peaks) {
+                (void)v;
+                auto* one = p.object(type);
+                if (!one) continue;
+                auto q = p.nested(*one, type);
+                ResourcePeak peak;
+                if (auto m = q.integer("memory_bytes", 0)) peak.memory_bytes = *m;
+                non_negative(q, "cpu_cores", peak.cpu_cores);
+                s.resources.peak_by_type[std::string(type)] = peak;
+            }
+        }
+    }
+    if (auto* st = f.object("stall")) {
+        auto r = f.nested(*st, "stall");
+        r.integer("episodes", s.stall.episodes);
+        non_negative(r, "longest_seconds", s.stall.longest_seconds);
+        r.string("highest_tier", s.stall.highest_tier);
+        r.boolean("stalled_at_end", s.stall.stalled_at_end);
+        s.stall.stalled_tasks = r.strings("stalled_tasks");
+    }
     return s;
 }
 

@@ -10,7 +10,10 @@
 //    the task active again (retried pods of one Job are one task);
 //  - deletions keep what was learnt: HyperFlow deletes finished Jobs ~100 s later and they stay finished;
 //    a pod deleted before it finished is a lost attempt: its outcome is unknown, so the task keeps its last
-//    known status until a replacement pod, its Job or the engine's exit code says more.
+//    known status until a replacement pod, its Job or the engine's exit code says more;
+//  - what is kept as evidence is bounded and idempotent: the newest few Warning Events per task (the same Event
+//    delivered again updates its record), per attempt the main container's name, restart count (never lowered by a
+//    stale copy) and limits (kept when an update does not carry them).
 #ifndef EXECUTION_SENTINEL_WORKFLOW_STATE_HPP
 #define EXECUTION_SENTINEL_WORKFLOW_STATE_HPP
 
@@ -72,11 +75,29 @@ struct AttemptRecord {
     std::string failure_message; ///< "<container>: <Reason> (exit code N)" or the pod's status message
     std::string waiting_reason;  ///< the main container's current Waiting reason
     std::string node;
+    std::string container;       ///< the main container's name (the first one; HyperFlow's is "test")
+    int restart_count = 0;       ///< the main container's restart count (highest seen)
+    std::int64_t memory_limit_bytes = 0;  ///< the main container's memory limit in bytes; 0 = none
+    std::int64_t cpu_limit_millicores = 0; ///< the main container's CPU limit in millicores; 0 = none
 
     bool terminal() const noexcept {
         return phase == kube::PodPhase::succeeded || phase == kube::PodPhase::failed || deleted;
     }
 };
+
+/// A Warning Event about a task's pod or Job, as kept for evidence (bounded, newest last).
+struct EventRecord {
+    std::string id;      ///< the Event's uid (or name): the same Event delivered again updates its record
+    std::string object;  ///< the pod or Job it is about
+    std::string reason;  ///< at most 256 characters
+    std::string message; ///< at most 512 characters
+    int count = 1;
+    std::optional<Timestamp> last_seen;
+    friend bool operator==(const EventRecord&, const EventRecord&) = default;
+};
+
+/// How many Warning Events are kept per task (the newest).
+inline constexpr std::size_t max_task_events = 5;
 
 struct TaskRecord {
     std::string key;       ///< stable identity: "inventory/<index>" or "job/<job name>"
@@ -99,6 +120,7 @@ struct TaskRecord {
     std::string waiting_reason;       ///< current Waiting reason of the newest attempt (e.g. ImagePullBackOff)
     std::string last_warning_reason;  ///< latest Warning Event about it
     std::string last_warning_message;
+    std::vector<EventRecord> recent_warnings; ///< the newest Warning Events about it (max_task_events)
     bool job_seen = false;
     bool job_deleted = false;
     bool job_complete = false;
@@ -111,6 +133,27 @@ struct TaskRecord {
     std::vector<AttemptRecord> pods;
 
     bool active() const noexcept { return status == TaskStatus::pending || status == TaskStatus::running; }
+    /// The attempt of a pod (by uid, else by name), or nullptr.
+    const AttemptRecord* attempt(std::string_view uid, std::string_view pod_name) const noexcept {
+        for (auto& a : pods)
+            if ((!uid.empty() && a.uid == uid) || (uid.empty() && a.name == pod_name)) return &a;
+        return nullptr;
+    }
+    /// The newest attempt (latest creation time), or nullptr before any pod was seen.
+    const AttemptRecord* newest_attempt() const noexcept {
+        const AttemptRecord* newest = nullptr;
+        for (auto& a : pods)
+            if (!newest || (a.created && newest->created && *a.created > *newest->created) || (!newest->created && a.created))
+                newest = &a;
+        return newest;
+    }
+    /// Some attempt ended Failed on the cluster, or its Job failed (a lost, deleted pod does not count).
+    bool cluster_failure_seen() const noexcept {
+        if (job_failed) return true;
+        for (auto& a : pods)
+            if (a.phase == kube::PodPhase::failed) return true;
+        return false;
+    }
     bool finished() const noexcept { return status == TaskStatus::succeeded || status == TaskStatus::failed; }
     /// Seconds of its running (latest attempt) or total run when finished; nullopt when it never started.
     std::optional<double> runtime_seconds(Timestamp now) const {
@@ -250,8 +293,9 @@ public:
         return finish_change(idx, before, is_new, now);
     }
 
-    /// Records Warning Events about a known task's pod or Job (reason and message). Never changes a status.
-    void apply_event(const kube::Event& ev, Timestamp) {
+    /// Records Warning Events about a known task's pod or Job (reason and message, and the newest few as
+    /// evidence). Never changes a status; the same Event delivered again updates its record in place.
+    void apply_event(const kube::Event& ev, Timestamp now) {
         if (ev.type != "Warning") return;
         std::optional<std::size_t> idx;
         if (ev.involved.kind == "Pod") {
@@ -260,8 +304,26 @@ public:
             if (auto it = group_index_.find(ev.involved.name); it != group_index_.end()) idx = it->second;
         }
         if (!idx) return;
-        tasks_[*idx].last_warning_reason = ev.reason.substr(0, 256);
-        tasks_[*idx].last_warning_message = ev.message.substr(0, 1024);
+        auto& t = tasks_[*idx];
+        t.last_warning_reason = ev.reason.substr(0, 256);
+        t.last_warning_message = ev.message.substr(0, 1024);
+        EventRecord r;
+        r.id = ev.meta.uid.empty() ? ev.meta.name : ev.meta.uid;
+        r.object = ev.involved.name.substr(0, 256);
+        r.reason = ev.reason.substr(0, 256);
+        r.message = ev.message.substr(0, 512);
+        r.count = std::max(1, ev.count);
+        r.last_seen = ev.last_timestamp ? ev.last_timestamp : ev.first_timestamp ? ev.first_timestamp : std::optional<Timestamp>(now);
+        auto& list = t.recent_warnings;
+        auto same = std::find_if(list.begin(), list.end(), [&](const EventRecord& e) {
+            return (!r.id.empty() && e.id == r.id) || (e.object == r.object && e.reason == r.reason && e.message == r.message);
+        });
+        if (same != list.end()) {
+            if (r.count < same->count) return; // a stale copy
+            list.erase(same);
+        }
+        list.push_back(std::move(r));
+        if (list.size() > max_task_events) list.erase(list.begin());
     }
 
     // ------------------------------------------------------------------ queries
@@ -424,6 +486,17 @@ private:
 
     static void update_attempt(AttemptRecord& a, const kube::Pod& pod, ChangeKind kind, Timestamp now) {
         if (!pod.node_name.empty()) a.node = pod.node_name;
+        // the main container: its name, restarts and limits
+        if (!pod.containers.empty()) a.container = pod.containers.front().name;
+        else if (a.container.empty() && !pod.resources.empty()) a.container = pod.resources.front().name;
+        for (auto& c : pod.containers)
+            if (c.name == a.container) a.restart_count = std::max(a.restart_count, c.restart_count);
+        for (auto& r : pod.resources)
+            if (r.name == a.container || pod.resources.size() == 1) {
+                if (r.memory_limit_bytes > 0) a.memory_limit_bytes = r.memory_limit_bytes;
+                if (r.cpu_limit_millicores > 0) a.cpu_limit_millicores = r.cpu_limit_millicores;
+                break;
+            }
         // OOM: any container (init or main), current or last state
         auto scan_oom = [&](const std::vector<kube::ContainerStatus>& list) {
             for (auto& c : list)

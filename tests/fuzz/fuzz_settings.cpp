@@ -37,6 +37,19 @@ void check_ranges(const execution_sentinel::SentinelSettings& s) {
                s.mass_failure_min_finished_per_type >= 1 && s.connectivity_failures >= 1,
            "counts at least 1");
     expect(s.straggler_min_runtime.count() >= 0, "minimum runtime not negative");
+    expect(s.stall_threshold.count() > 0 && s.pending_timeout.count() > 0 && s.mass_failure_burst_window.count() > 0,
+           "stall threshold, pending timeout and burst window greater than zero");
+    expect(s.stall_tiers.size() == 4 && s.stall_tiers.front() >= 1.0 && s.stall_tiers.back() <= 1000.0,
+           "four stall tiers in [1, 1000]");
+    for (std::size_t i = 1; i < s.stall_tiers.size(); ++i)
+        expect(s.stall_tiers[i] > s.stall_tiers[i - 1], "stall tiers ascending");
+    expect(s.mass_failure_burst_count >= 0, "burst count not negative");
+    expect(s.memory_pressure_ratio > 0.0 && s.memory_pressure_ratio <= 1.0, "memory-pressure ratio in (0, 1]");
+    expect(s.metrics_interval.count() == 0 || s.metrics_interval >= execution_sentinel::min_metrics_interval,
+           "metrics interval off or at least the minimum");
+    expect(s.evidence_log_lines >= 0 && s.evidence_log_lines <= 1000 && s.evidence_log_bytes >= 0 &&
+               s.evidence_log_bytes <= 1024 * 1024,
+           "evidence bounds within range");
 }
 } // namespace
 

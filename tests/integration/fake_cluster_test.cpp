@@ -331,7 +331,7 @@ TEST_CASE("FakeCluster serves discovery", "[fake_cluster]") {
         }
     auto groups = parse_object(c.get("/apis").body());
     CHECK(str(groups["kind"]) == "APIGroupList");
-    CHECK(groups["groups"].as_array().size() == 2);
+    CHECK(groups["groups"].as_array().size() == 3); // batch, coordination.k8s.io, metrics.k8s.io
     auto batch = parse_object(c.get("/apis/batch/v1").body());
     CHECK(str(batch["resources"].as_array().at(0).as_object().at("kind")) == "Job");
     auto coordination = parse_object(c.get("/apis/coordination.k8s.io/v1").body());
@@ -742,6 +742,62 @@ TEST_CASE("FakeCluster serves container logs", "[fake_cluster]") {
     CHECK(c.get(base + "single/log").body().empty());
     CHECK(c.get(base + "multi/log?container=hyperflow&previous=true").result_int() == 400);
     CHECK(cluster.stats().logs >= 10);
+}
+
+TEST_CASE("FakeCluster serves the metrics API over HTTPS, or answers as a cluster without it", "[fake_cluster][metrics]") {
+    es::testing::FakeClusterOptions options;
+    options.metrics_window = 10s;
+    es::testing::FakeCluster cluster(options);
+    cluster.create("pods", "ns", pod("engine", "hyperflow", "Running", {"hyperflow", "hflow-tools"}));
+    cluster.create("pods", "ns", pod("task", "hyperflow", "Running", {"test"}));
+    cluster.create("pods", "ns", pod("redis", "redis", "Running", {"redis"}));
+    cluster.create("pods", "ns", pod("done", "hyperflow", "Succeeded", {"test"}));
+    cluster.set_pod_usage("ns", "task", {{"test", 1'234'567, 126'418'944}});
+    Client c(cluster);
+    const std::string base = "/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods";
+
+    auto list = c.get(base + "?labelSelector=app%3Dhyperflow");
+    REQUIRE(list.result_int() == 200);
+    CHECK(list[http::field::content_type] == "application/json");
+    auto body = json::parse(list.body()).as_object();
+    CHECK(body.at("kind") == "PodMetricsList");
+    auto& items = body.at("items").as_array();
+    REQUIRE(items.size() == 2); // engine and task: redis does not match, the finished pod has no metrics
+    CHECK(items[0].at("metadata").at("name") == "engine");
+    CHECK(items[0].at("containers").as_array().size() == 2);
+    CHECK(items[0].at("window") == "10s");
+    auto& task = items[1].as_object();
+    CHECK(task.at("metadata").at("name") == "task");
+    CHECK(task.at("containers").at(0).at("usage").at("cpu") == "1234567n");
+    CHECK(task.at("containers").at(0).at("usage").at("memory") == "123456Ki");
+    const auto stamp = es::testing::detail::parse_rfc3339(std::string(task.at("timestamp").as_string()));
+    REQUIRE(stamp);
+    CHECK(std::chrono::abs(*stamp - std::chrono::system_clock::now()) < 5s);
+
+    cluster.set_pod_usage("ns", "task", {{"test", 500'000'000, 900LL << 20}}, 15s);
+    auto one = json::parse(c.get(base + "/task").body()).as_object();
+    CHECK(one.at("kind") == "PodMetrics");
+    CHECK(one.at("window") == "15s");
+    CHECK(one.at("containers").at(0).at("usage").at("cpu") == "500m");
+    CHECK(one.at("containers").at(0).at("usage").at("memory") == "900Mi");
+    CHECK(c.get(base + "/done").result_int() == 404);
+    CHECK(cluster.stats().metrics == 3);
+
+    cluster.set_metrics_api(es::testing::MetricsApi::absent);
+    CHECK(c.get(base).result_int() == 404);
+    CHECK(c.get("/apis").body().find("metrics.k8s.io") == std::string::npos);
+    cluster.set_metrics_api(es::testing::MetricsApi::forbidden);
+    auto forbidden = c.get(base);
+    CHECK(forbidden.result_int() == 403);
+    CHECK(json::parse(forbidden.body()).at("reason") == "Forbidden");
+    cluster.set_metrics_api(es::testing::MetricsApi::unavailable);
+    CHECK(c.get(base).result_int() == 503);
+    cluster.set_metrics_api(es::testing::MetricsApi::available);
+    CHECK(c.get(base).result_int() == 200);
+
+    // Deleting the pod removes its metrics.
+    cluster.remove("pods", "ns", "task");
+    CHECK(c.get(base + "/task").result_int() == 404);
 }
 
 TEST_CASE("FakeCluster runs exec commands over WebSocket", "[fake_cluster]") {

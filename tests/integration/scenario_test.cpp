@@ -265,3 +265,93 @@ TEST_CASE("scenario faults reach the client", "[integration][scenario]") {
     CHECK(watch.body.find("410") != std::string::npos);
     CHECK(runner.errors().empty());
 }
+
+TEST_CASE("a memory ramp is served by the metrics API until the OOM kill, then the pod has none", "[integration][scenario][metrics]") {
+    auto s = es::Scenario::from_file(std::string(EXECUTION_SENTINEL_SOURCE_DIR) + "/examples/scenarios/memory-pressure-oom.json");
+    es::FakeClusterOptions options;
+    options.default_namespace = s.namespace_name;
+    es::FakeCluster cluster(options);
+    es::ScenarioRunner runner(cluster, s);
+    const std::string ns = s.namespace_name;
+    const std::string base = "/apis/metrics.k8s.io/v1beta1/namespaces/" + ns + "/pods";
+    auto memory_of = [&](const std::string& pod) -> std::string {
+        auto r = https_get(cluster, base + "/" + pod);
+        if (r.status != 200) return "<" + std::to_string(r.status) + ">";
+        auto m = json::parse(r.body).as_object();
+        return std::string(m.at("containers").at(0).at("usage").at("memory").as_string());
+    };
+    runner.run_until(8);
+    const std::string oom_pod = runner.pod_names_of("frequency-4").at(0);
+    CHECK(memory_of(oom_pod) == "400Mi");
+    auto list = json::parse(https_get(cluster, base + "?labelSelector=app%3Dhyperflow").body).as_object();
+    CHECK(list.at("kind") == "PodMetricsList");
+    CHECK(list.at("items").as_array().size() >= 4); // the engine and the running tasks
+    for (auto& item : list.at("items").as_array())
+        if (item.at("metadata").at("name").as_string() == oom_pod)
+            CHECK(item.at("window") == "500ms"); // the 10 s metrics period at time scale 0.05
+    runner.run_until(88);
+    CHECK(memory_of(oom_pod) == "1000Mi");
+    auto one = json::parse(https_get(cluster, base + "/" + oom_pod).body).as_object();
+    CHECK(one.at("containers").at(0).at("usage").at("cpu") == "1");
+    // The pod spec carries the limit the usage is compared with.
+    auto pod = *cluster.get("pods", ns, oom_pod);
+    CHECK(pod.at("spec").at("containers").at(0).at("resources").at("limits").at("memory") == "1Gi");
+    runner.run_until(218);
+    CHECK(phase_of(cluster, ns, oom_pod) == "Failed");
+    CHECK(memory_of(oom_pod) == "<404>");
+    // The exit-1 failure left its last log lines.
+    const std::string failed_pod = runner.pod_names_of("individuals-3").at(0);
+    auto tail = https_get(cluster, "/api/v1/namespaces/" + ns + "/pods/" + failed_pod + "/log?tailLines=2");
+    CHECK(tail.status == 200);
+    CHECK(tail.body.find("OSError: [Errno 121] Remote I/O error") != std::string::npos);
+    CHECK(tail.body.find("Command failed with exit code 1") != std::string::npos);
+    runner.run_all();
+    CHECK(runner.errors().empty());
+    for (auto& e : runner.errors()) INFO(e);
+}
+
+TEST_CASE("failure shapes look over HTTPS as the cluster shows them", "[integration][scenario][failures]") {
+    auto s = es::Scenario::parse(R"({
+        "namespace": "wf-shapes", "time_scale": 0.01, "engine": {"at": 0},
+        "metrics": {"api": "absent"},
+        "task_defaults": {"backoff_limit": 0, "pending": 2},
+        "tasks": [
+          {"type": "frequency", "proc_id": 1, "duration": 10, "outcome": "evicted"},
+          {"type": "mutation_overlap", "proc_id": 2, "duration": 100, "outcome": "deadline_exceeded", "active_deadline": 20},
+          {"type": "individuals", "proc_id": 3, "duration": 5, "outcome": "crash_loop", "failed_attempts": 2, "backoff_limit": 3}
+        ]
+    })");
+    es::FakeClusterOptions options;
+    options.default_namespace = s.namespace_name;
+    es::FakeCluster cluster(options);
+    es::ScenarioRunner runner(cluster, s);
+    const std::string ns = s.namespace_name;
+    runner.run_until(12);
+    CHECK(https_get(cluster, "/apis/metrics.k8s.io/v1beta1/namespaces/" + ns + "/pods").status == 404);
+    const std::string evicted = runner.pod_names_of("frequency-1").at(0);
+    auto pod = json::parse(https_get(cluster, "/api/v1/namespaces/" + ns + "/pods/" + evicted).body).as_object();
+    CHECK(pod.at("status").at("phase") == "Failed");
+    CHECK(pod.at("status").at("reason") == "Evicted");
+    auto events = https_get(cluster, "/api/v1/namespaces/" + ns + "/events?fieldSelector=involvedObject.name%3D" + evicted +
+                                         ",reason%3DEvicted");
+    CHECK(json::parse(events.body).at("items").as_array().size() == 1);
+    const std::string crashing = runner.pod_names_of("individuals-3").at(0);
+    runner.run_until(7);
+    auto crash = json::parse(https_get(cluster, "/api/v1/namespaces/" + ns + "/pods/" + crashing).body).as_object();
+    auto& cs = crash.at("status").at("containerStatuses").at(0).as_object();
+    CHECK(cs.at("state").at("waiting").at("reason") == "CrashLoopBackOff");
+    CHECK(cs.at("restartCount") == 1);
+    runner.run_until(17); // restarted: the crashed instance's log is `previous`
+    auto previous = https_get(cluster, "/api/v1/namespaces/" + ns + "/pods/" + crashing + "/log?previous=true");
+    CHECK(previous.status == 200);
+    CHECK(previous.body.find("ECONNREFUSED") != std::string::npos);
+    runner.run_until(22);
+    const std::string job = *runner.job_name_of("mutation_overlap-2");
+    CHECK(job_has(cluster, ns, job, "Failed"));
+    auto job_json = json::parse(https_get(cluster, "/apis/batch/v1/namespaces/" + ns + "/jobs/" + job).body).as_object();
+    CHECK(job_json.at("status").at("conditions").at(1).at("reason") == "DeadlineExceeded");
+    CHECK(phase_of(cluster, ns, runner.pod_names_of("mutation_overlap-2").at(0)) == "<absent>");
+    runner.run_all();
+    CHECK(runner.errors().empty());
+    for (auto& e : runner.errors()) INFO(e);
+}

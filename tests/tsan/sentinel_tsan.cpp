@@ -2,7 +2,8 @@
 // channel on their own strands (one of them slow), while the simulated cluster plays a small HyperFlow run with an OOM kill, a
 // closure of every watch and a compaction. Built with -fsanitize=thread by scripts/tsan.sh: a data race in the
 // watchers, the monitor, the client or the channel is reported by ThreadSanitizer and fails the run. The program
-// also checks that every subscriber saw the whole run, in order, and that the summary is right.
+// also checks that every subscriber saw the whole run, in order, and that the summary is right. Meanwhile a thread
+// of its own keeps reading Sentinel::view() (the MonitorView snapshot) and checks that it only moves forward.
 // Exit status 0 when every check passed, 1 otherwise.
 #include <execution_sentinel/sentinel.hpp>
 #include <execution_sentinel/testing/fake_cluster.hpp>
@@ -17,6 +18,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -147,8 +149,9 @@ int main() {
 
     asio::io_context io(threads);
     es::DefaultSentinel sentinel(io.get_executor(), context, settings, config, fast_options());
-    auto first = sentinel.subscribe({.capacity = 100000});
-    auto second = sentinel.subscribe({.capacity = 100000});
+    // The two roomy subscribers take the task-lifecycle stream too: they see every report.
+    auto first = sentinel.subscribe({.capacity = 100000, .lifecycle = true});
+    auto second = sentinel.subscribe({.capacity = 100000, .lifecycle = true});
     auto small = sentinel.subscribe({.capacity = 2}); // slow: progress reports are coalesced while it lags
 
     est::ScenarioRunner runner(cluster, sc);
@@ -161,7 +164,28 @@ int main() {
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::thread> pool;
     for (int i = 0; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+    // view() from a thread that is not the io_context's, while the watch runs: snapshots only move forward.
+    std::atomic<bool> watching{true};
+    std::size_t views = 0;
+    int view_regressions = 0;
+    int max_completed_seen = 0;
+    std::thread viewer([&] {
+        int last_completed = 0;
+        while (watching.load()) {
+            es::MonitorView v = sentinel.view();
+            ++views;
+            if (v.completed < last_completed) ++view_regressions;
+            last_completed = std::max(last_completed, v.completed);
+            int phase_total = 0;
+            for (auto& p : v.phases) phase_total += p.succeeded;
+            if (phase_total > v.total) ++view_regressions;
+            std::this_thread::sleep_for(1ms);
+        }
+        max_completed_seen = last_completed;
+    });
     for (auto& t : pool) t.join();
+    watching = false;
+    viewer.join();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     runner.stop();
 
@@ -178,11 +202,14 @@ int main() {
     auto c = small_done.get();
     for (auto* r : {&a, &b, &c}) check(r->end == es::channel_error::closed, "a subscription ended with " + r->end.message());
 
-    // The two roomy subscribers received the same reports, every one exactly once, in order.
+    // The two roomy subscribers received the same reports, every one exactly once, in the same order (a report
+    // waiting for its evidence may come after later ones, so the sequences are a permutation of 1..N).
     check(!a.reports.empty(), "no report received");
-    for (std::size_t i = 0; i < a.reports.size(); ++i)
-        check(a.reports[i].sequence == i + 1, "report " + std::to_string(i) + " has sequence " +
-                                                  std::to_string(a.reports[i].sequence));
+    std::vector<std::uint64_t> seqs;
+    for (auto& r : a.reports) seqs.push_back(r.sequence);
+    std::sort(seqs.begin(), seqs.end());
+    for (std::size_t i = 0; i < seqs.size(); ++i)
+        check(seqs[i] == i + 1, "sequence " + std::to_string(i + 1) + " is missing or repeated");
     check(a.loss_markers == 0 && b.loss_markers == 0, "a roomy subscriber lost reports");
     check(b.reports.size() == a.reports.size(), "the two subscribers received different numbers of reports");
     for (std::size_t i = 0; i < std::min(a.reports.size(), b.reports.size()); ++i)
@@ -191,10 +218,13 @@ int main() {
               "the subscribers differ at report " + std::to_string(i));
     check(!a.reports.empty() && a.reports.back().type == es::ReportType::COMPLETION, "COMPLETION is not last");
 
-    // The small subscriber: everything but progress, in order; the last progress report survives.
-    std::vector<std::uint64_t> small_seqs;
-    for (auto& r : c.reports) small_seqs.push_back(r.sequence);
-    check(std::is_sorted(small_seqs.begin(), small_seqs.end()), "the small subscriber received reports out of order");
+    // The small subscriber: everything but progress and the lifecycle stream, in the order the others saw it.
+    std::vector<std::uint64_t> small_seqs, expected_seqs;
+    for (auto& r : c.reports)
+        if (r.type != es::ReportType::PROGRESS) small_seqs.push_back(r.sequence);
+    for (auto& r : a.reports)
+        if (r.type != es::ReportType::PROGRESS && !es::is_lifecycle(r.type)) expected_seqs.push_back(r.sequence);
+    check(small_seqs == expected_seqs, "the small subscriber received other reports, or in another order");
     check(c.loss_markers == 0 && small.lost_reports() == 0, "the small subscriber lost reports");
     for (auto t : {es::ReportType::ANOMALY_OOMKILL, es::ReportType::COMPLETION})
         check(count_of(c.reports, t) == count_of(a.reports, t),
@@ -220,15 +250,24 @@ int main() {
         for (auto& [type, n] : summary->reports) counted += static_cast<std::size_t>(n);
         check(counted == a.reports.size(), "the summary counts " + std::to_string(counted) + " reports, " +
                                                std::to_string(a.reports.size()) + " were received");
+        auto final_view = sentinel.view();
+        check(final_view.finished, "the last view is not finished");
+        check(final_view.completed == summary->completed_tasks - summary->inferred_completed,
+              "the last view counts " + std::to_string(final_view.completed) + " completed tasks");
+        check(final_view.anomaly_counts[es::ReportType::ANOMALY_OOMKILL] >= 1, "the last view has no OOM kill");
         auto later = sentinel.summary();
         check(later.exit_code == summary->exit_code && later.completed_tasks == summary->completed_tasks &&
                   later.reports == summary->reports,
               "summary() after the watch disagrees with the watch's result");
     }
 
+    check(views > 100, "view() was read only " + std::to_string(views) + " times");
+    check(view_regressions == 0, "view() went backwards " + std::to_string(view_regressions) + " times");
+    check(max_completed_seen > 0, "view() never showed a completed task");
+
     std::printf("sentinel over FakeCluster on %d threads: %zu reports to each of 2 subscribers, %zu to the small one "
-                "(%zu coalesced), %.1f s, %s\n",
-                threads, a.reports.size(), c.reports.size(), small.coalesced_reports(), seconds,
+                "(%zu coalesced), %zu views read from another thread, %.1f s, %s\n",
+                threads, a.reports.size(), c.reports.size(), small.coalesced_reports(), views, seconds,
                 failures == 0 ? "all checks passed" : "FAILED");
     return failures == 0 ? 0 : 1;
 }

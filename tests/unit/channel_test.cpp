@@ -300,6 +300,65 @@ TEST_CASE("channel: a late subscriber receives reports from then on", "[channel]
     CHECK(rs[0].ec == es::channel_error::closed);
 }
 
+TEST_CASE("channel: subscriptions filter by type and severity; lifecycle reports only for those who ask",
+          "[channel][filter]") {
+    asio::io_context io;
+    es::ReportChannel channel(io.get_executor());
+    auto everything = channel.subscribe();
+    auto errors = channel.subscribe({.min_severity = es::Severity::error});
+    auto oom_only = channel.subscribe({.types = {es::ReportType::ANOMALY_OOMKILL}});
+    auto lifecycle = channel.subscribe({.lifecycle = true});
+    auto started_only = channel.subscribe({.types = {es::ReportType::TASK_STARTED}});
+    auto lifecycle_failed = channel.subscribe(
+        {.types = {es::ReportType::TASK_FAILED, es::ReportType::COMPLETION}, .lifecycle = true});
+
+    auto with = [](es::ReportType type, std::uint64_t seq, es::Severity severity) {
+        auto r = make_report(type, seq);
+        r.severity = severity;
+        return r;
+    };
+    channel.publish(with(es::ReportType::PROGRESS, 1, es::Severity::info));
+    channel.publish(with(es::ReportType::TASK_STARTED, 2, es::Severity::info));
+    channel.publish(with(es::ReportType::ANOMALY_OOMKILL, 3, es::Severity::error));
+    channel.publish(with(es::ReportType::ANOMALY_OOMKILL, 4, es::Severity::warning));
+    channel.publish(with(es::ReportType::TASK_FAILED, 5, es::Severity::error));
+    channel.publish(with(es::ReportType::ANOMALY_MEMORY_PRESSURE, 6, es::Severity::warning));
+    channel.publish(with(es::ReportType::TASK_COMPLETED, 7, es::Severity::info));
+    channel.publish(with(es::ReportType::COMPLETION, 8, es::Severity::critical));
+    channel.close();
+
+    CHECK(sequences(run(io, drain(everything))) == std::vector<std::uint64_t>{1, 3, 4, 6, 8});
+    CHECK(sequences(run(io, drain(errors))) == std::vector<std::uint64_t>{3, 8});
+    CHECK(sequences(run(io, drain(oom_only))) == std::vector<std::uint64_t>{3, 4});
+    CHECK(sequences(run(io, drain(lifecycle))) == std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8});
+    CHECK(sequences(run(io, drain(started_only))) == std::vector<std::uint64_t>{2});
+    CHECK(sequences(run(io, drain(lifecycle_failed))) == std::vector<std::uint64_t>{5, 8});
+}
+
+TEST_CASE("channel: the filter is a pure function, and a filtered-out progress report is not replayed",
+          "[channel][filter]") {
+    es::Report started = make_report(es::ReportType::TASK_RETRIED, 1);
+    es::Report warn = make_report(es::ReportType::ANOMALY_STALL, 2);
+    warn.severity = es::Severity::warning;
+    CHECK_FALSE(es::subscription_accepts({}, started));
+    CHECK(es::subscription_accepts({.lifecycle = true}, started));
+    CHECK(es::subscription_accepts({.types = {es::ReportType::TASK_RETRIED}}, started));
+    CHECK_FALSE(es::subscription_accepts({.types = {es::ReportType::TASK_STARTED}, .lifecycle = true}, started));
+    CHECK(es::subscription_accepts({.min_severity = es::Severity::warning}, warn));
+    CHECK_FALSE(es::subscription_accepts({.min_severity = es::Severity::error}, warn));
+    CHECK_FALSE(es::subscription_accepts({.types = {es::ReportType::ANOMALY_OOMKILL}}, warn));
+
+    asio::io_context io;
+    es::ReportChannel channel(io.get_executor());
+    channel.publish(progress(1, 1));
+    auto anomalies = channel.subscribe({.replay_latest_progress = true, .types = {es::ReportType::ANOMALY_OOMKILL}});
+    auto progress_too = channel.subscribe({.replay_latest_progress = true});
+    channel.publish(anomaly(2));
+    channel.close();
+    CHECK(sequences(run(io, drain(anomalies))) == std::vector<std::uint64_t>{2});
+    CHECK(sequences(run(io, drain(progress_too))) == std::vector<std::uint64_t>{1, 2});
+}
+
 TEST_CASE("channel: misuse is an error code", "[channel]") {
     asio::io_context io;
     es::ReportChannel channel(io.get_executor());

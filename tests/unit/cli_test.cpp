@@ -472,6 +472,39 @@ TEST_CASE("report lines", "[cli]") {
   CHECK(cli::render_report_line(loss, {80, 24, true, false}).find("\x1b[33m") != std::string::npos);
 }
 
+TEST_CASE("a failure's evidence: the last log lines under its message, sanitised and cut", "[cli][evidence]") {
+  std::string tail;
+  for (int i = 1; i <= 12; ++i) tail += std::string(i == 1 ? "" : ",") + "\"line " + std::to_string(i) + "\"";
+  auto const r = report(R"({"type":"ANOMALY_TASK_FAILED","severity":"error","timestamp":"2026-11-23T05:36:11Z",
+    "task_name":"frequency-3","message":"Task frequency-3 failed with exit code 1.",
+    "details":{"evidence":{"exit_code":1,"log_tail":[)" + tail + R"(,"Traceback \u001b[2J: a very long line that goes on and on past the width of a narrow terminal"]}}})");
+  for (bool color : {false, true}) {
+    std::string const text = cli::render_report_line(r, {80, 24, color, false});
+    CAPTURE(color, text);
+    auto const lines = split_lines(text);
+    REQUIRE(lines.size() == 1 + 1 + 8); // message, "... 5 earlier log lines", the last 8 lines
+    CHECK(lines[1].find("5 earlier log lines") != std::string::npos);
+    CHECK(lines[2].find("| ") != std::string::npos);
+    CHECK(lines[2].find("line 6") != std::string::npos);
+    CHECK(lines[8].find("line 12") != std::string::npos);
+    CHECK(lines[9].find("Traceback ?[2J") != std::string::npos);
+    for (auto const& l : lines) {
+      CHECK(cli::visible_width(l) <= 80);
+      CHECK(l.rfind(std::string(23, ' '), 0) == (l == lines[0] ? std::string::npos : 0)); // under the message
+    }
+    CHECK_FALSE(has_control_bytes(text));
+    if (color) CHECK(only_sgr_sequences(text));
+    else CHECK_FALSE(has_escape(text));
+  }
+  auto const gone = report(R"({"type":"ANOMALY_TASK_FAILED","severity":"error","message":"Task x failed.",
+    "details":{"evidence":{"log_tail_unavailable":"the pod or its log is gone"}}})");
+  auto const gone_lines = split_lines(cli::render_report_line(gone, {80, 24, false, true}));
+  REQUIRE(gone_lines.size() == 2);
+  CHECK(gone_lines[1].find("\u2502 no log: the pod or its log is gone") != std::string::npos);
+  auto const plain = report(R"({"type":"ANOMALY_OOMKILL","severity":"error","message":"Out of memory.","details":{}})");
+  CHECK(split_lines(cli::render_report_line(plain, {80, 24, false, false})).size() == 1);
+}
+
 TEST_CASE("final summary", "[cli]") {
   auto const s = summary(R"({"total_tasks":80,"completed_tasks":79,"failed_tasks":1,"exit_code":1,
     "timed_out":false,"mass_failure":false,"duration_seconds":61.7,"oom_killed":["individuals-7"],
@@ -552,6 +585,59 @@ TEST_CASE("per-phase counts from the workflow state feed the bars", "[cli]") {
   CHECK(cli::render_live(view, {80, 24, false, false}).find("1/3") != std::string::npos);
 }
 
+TEST_CASE("the live block from the sentinel's snapshot: bars, counts, health, ETA, longest-running task",
+          "[cli][view]") {
+  auto view = cli::initial_view(context_1000genome_typed());
+  es::MonitorView mv;
+  mv.total = 8;
+  mv.completed = 3;
+  mv.failed = 1;
+  mv.running = 2;
+  mv.phases.push_back({"individuals", 0, 3, 0, 0, 3, 0, true, true});
+  mv.phases.push_back({"frequency", 4, 2, 0, 1, 0, 1, true, false});
+  mv.phases.push_back({"late_type", 7, 1, 1, 0, 0, 0, false, false}); // not in the context: added in order
+  mv.running_tasks.push_back({"frequency-3\x1b[2J", "frequency", 125, 1, 60.0, "sibling_median"});
+  mv.eta_seconds = 100;
+  mv.eta_basis = "sibling_median";
+  mv.health = 0.75;
+  mv.anomaly_counts[es::ReportType::ANOMALY_TASK_FAILED] = 1;
+  mv.anomaly_counts[es::ReportType::ANOMALY_MEMORY_PRESSURE] = 1;
+  cli::apply_monitor_view(view, mv);
+  CHECK(view.completed_tasks == 3);
+  CHECK(view.failed_tasks == 1);
+  CHECK(view.anomalies == 2);
+  auto const* individuals = &view.phases[0];
+  CHECK(individuals->task_type == "individuals");
+  CHECK(individuals->status == cli::PhaseStatus::done);
+  CHECK(individuals->completed == 3);
+  bool found_late = false, found_frequency = false;
+  for (auto const& p : view.phases) {
+    if (p.task_type == "late_type") found_late = p.status == cli::PhaseStatus::waiting && p.total == 1;
+    if (p.task_type == "frequency") found_frequency = p.status == cli::PhaseStatus::running && p.failed == 1 && p.running == 1;
+  }
+  CHECK(found_late);
+  CHECK(found_frequency);
+
+  std::string const live = cli::render_live(view, {100, 24, false, false});
+  CAPTURE(live);
+  CHECK(live.find("3/8 tasks completed, 1 failed, 2 anomalies, health 75%, ETA 01:40") != std::string::npos);
+  CHECK(live.find("longest running: frequency-3?[2J 02:05 (typically 01:00)") != std::string::npos);
+  CHECK_FALSE(has_escape(live));
+  for (std::size_t height : {5u, 8u, 24u}) {
+    auto const lines = split_lines(cli::render_live(view, {100, height, false, false}));
+    CAPTURE(height);
+    CHECK(lines.size() <= height - 1);
+  }
+
+  mv.finished = true;
+  mv.running_tasks.clear();
+  cli::apply_monitor_view(view, mv);
+  std::string const done = cli::render_live(view, {100, 24, false, false});
+  CHECK(done.find("ETA") == std::string::npos);
+  CHECK(done.find("longest running") == std::string::npos);
+  CHECK(done.find("[finished]") != std::string::npos);
+}
+
 // ------------------------------------------------------------------------------------------ with the real detectors
 // The view fed with the reports the library's own detectors produce for a run (not hand-written JSON), so that
 // the view and the library cannot drift apart.
@@ -621,7 +707,7 @@ TEST_CASE("the view follows the reports of the real detectors through a whole ru
   auto feed = [&] {
     for (auto& r : monitor.take_reports()) {
       cli::apply_report(view, r);
-      cli::apply_phase_counts(view, monitor.state());
+      cli::apply_monitor_view(view, monitor.view(r.timestamp)); // as the command does with Sentinel::view()
       if (cli::is_notable(r)) lines += cli::render_report_line(r, {120, 24, false, false});
       // The NDJSON line is the library's own form of the same report.
       CHECK(json::parse(cli::report_line(r)) == es::to_json(r));

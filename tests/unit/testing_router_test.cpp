@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <utility>
@@ -507,4 +508,158 @@ TEST_CASE("Router answers malformed targets and requests with 400", "[testing][r
     CHECK(d::parse_bool("T") == true);
     CHECK(d::parse_bool("False") == false);
     CHECK_FALSE(d::parse_bool("yes"));
+}
+
+// ------------------------------------------------------------------------------------------------ metrics API
+
+TEST_CASE("metrics quantities and windows are written as apimachinery and Go write them", "[testing][metrics]") {
+    namespace es = execution_sentinel::testing;
+    CHECK(es::format_cpu_quantity(250'000'000) == "250m");
+    CHECK(es::format_cpu_quantity(1'234'567) == "1234567n");
+    CHECK(es::format_cpu_quantity(2'000'000'000) == "2");
+    CHECK(es::format_cpu_quantity(1'500'000'000) == "1500m");
+    CHECK(es::format_cpu_quantity(1'234'000) == "1234u");
+    CHECK(es::format_cpu_quantity(0) == "0");
+    CHECK(es::format_memory_quantity(126'418'944) == "123456Ki");
+    CHECK(es::format_memory_quantity(900LL * 1024 * 1024) == "900Mi");
+    CHECK(es::format_memory_quantity(1024LL * 1024 * 1024) == "1Gi");
+    CHECK(es::format_memory_quantity(1000) == "1000");
+    CHECK(es::format_memory_quantity(1500) == "1500");
+    CHECK(es::format_go_duration(std::chrono::seconds(15)) == "15s");
+    CHECK(es::format_go_duration(std::chrono::milliseconds(20048)) == "20.048s");
+    CHECK(es::format_go_duration(std::chrono::milliseconds(300)) == "300ms");
+    CHECK(es::format_go_duration(std::chrono::seconds(60)) == "1m0s");
+    CHECK(es::format_go_duration(std::chrono::seconds(3725)) == "1h2m5s");
+    CHECK(es::metrics_api_from("forbidden") == es::MetricsApi::forbidden);
+    CHECK_FALSE(es::metrics_api_from("maybe"));
+}
+
+TEST_CASE("route_path maps metrics.k8s.io paths", "[testing][router][metrics]") {
+    using K = d::Route::Kind;
+    CHECK(d::route_path({"apis", "metrics.k8s.io"}).kind == K::metrics_group);
+    CHECK(d::route_path({"apis", "metrics.k8s.io", "v1beta1"}).kind == K::metrics_group_version);
+    CHECK(d::route_path({"apis", "metrics.k8s.io", "v1"}).kind == K::not_found);
+    auto all = d::route_path({"apis", "metrics.k8s.io", "v1beta1", "pods"});
+    CHECK(all.kind == K::metrics_pods);
+    CHECK(all.namespace_.empty());
+    auto list = d::route_path({"apis", "metrics.k8s.io", "v1beta1", "namespaces", "wf", "pods"});
+    CHECK(list.kind == K::metrics_pods);
+    CHECK(list.namespace_ == "wf");
+    auto one = d::route_path({"apis", "metrics.k8s.io", "v1beta1", "namespaces", "wf", "pods", "p"});
+    CHECK(one.kind == K::metrics_pod);
+    CHECK(one.name == "p");
+    CHECK(d::route_path({"apis", "metrics.k8s.io", "v1beta1", "nodes"}).kind == K::metrics_nodes);
+    CHECK(d::route_path({"apis", "metrics.k8s.io", "v1beta1", "namespaces", "wf", "jobs"}).kind == K::not_found);
+    CHECK(d::route_path({"apis", "metrics.k8s.io", "v1beta1", "namespaces", "wf", "pods", "p", "x"}).kind == K::not_found);
+}
+
+TEST_CASE("Router serves PodMetrics as metrics-server does", "[testing][router][metrics]") {
+    Fixture f;
+    const auto containers = json::array{json::object{{"name", "test"}}};
+    f.add_pod("task-a", {{"app", "hyperflow"}}, containers);
+    f.add_pod("task-b", {{"app", "other"}}, containers);
+    json::object pending{{"metadata", json::object{{"name", "task-p"}, {"labels", json::object{{"app", "hyperflow"}}}}},
+                         {"spec", json::object{{"containers", containers}}},
+                         {"status", json::object{{"phase", "Pending"}}}};
+    f.router.create(*d::find_resource("pods"), "ns", pending);
+    d::PodUsage u;
+    u.timestamp = f.now - std::chrono::seconds(3);
+    u.window = std::chrono::milliseconds(15000);
+    u.containers = {{"test", 250'000'000, 900LL * 1024 * 1024}};
+    f.state.usage[{"ns", "task-a"}] = u;
+
+    auto list = f.respond(get("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods?labelSelector=app%3Dhyperflow"));
+    REQUIRE(status_code(list) == 200);
+    auto body = body_of(list);
+    CHECK(body.at("kind") == "PodMetricsList");
+    CHECK(body.at("apiVersion") == "metrics.k8s.io/v1beta1");
+    CHECK(body.at("metadata").as_object().empty());
+    // Only the running pod matching the selector; the Pending one has no metrics.
+    auto& items = body.at("items").as_array();
+    REQUIRE(items.size() == 1);
+    auto& item = items[0].as_object();
+    CHECK_FALSE(item.contains("kind"));
+    CHECK(item.at("metadata").at("name") == "task-a");
+    CHECK(item.at("metadata").at("namespace") == "ns");
+    CHECK(item.at("metadata").at("labels").at("app") == "hyperflow");
+    CHECK(item.at("timestamp") == json::value(d::format_rfc3339(u.timestamp)));
+    CHECK(item.at("window") == "15s");
+    auto& c = item.at("containers").as_array().at(0).as_object();
+    CHECK(c.at("name") == "test");
+    CHECK(c.at("usage").at("cpu") == "250m");
+    CHECK(c.at("usage").at("memory") == "900Mi");
+
+    // Without a selector: both running pods; the one nobody set reports the baseline.
+    auto all = body_of(f.respond(get("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods")));
+    REQUIRE(all.at("items").as_array().size() == 2);
+    auto& baseline = all.at("items").as_array().at(1).as_object();
+    CHECK(baseline.at("metadata").at("name") == "task-b");
+    CHECK(baseline.at("containers").as_array().at(0).at("usage").at("cpu") == "2m");
+    CHECK(baseline.at("containers").as_array().at(0).at("usage").at("memory") == "24Mi");
+    CHECK(body_of(f.respond(get("/apis/metrics.k8s.io/v1beta1/namespaces/other/pods"))).at("items").as_array().empty());
+    CHECK(body_of(f.respond(get("/apis/metrics.k8s.io/v1beta1/pods"))).at("items").as_array().size() == 2);
+    CHECK(status_code(f.respond(get("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods?labelSelector=app+in+(x)"))) == 400);
+
+    auto one = f.respond(get("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/task-a"));
+    REQUIRE(status_code(one) == 200);
+    CHECK(body_of(one).at("kind") == "PodMetrics");
+    CHECK(body_of(one).at("apiVersion") == "metrics.k8s.io/v1beta1");
+    CHECK(body_of(one).at("containers").as_array().at(0).at("usage").at("memory") == "900Mi");
+    auto not_running = f.respond(get("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/task-p"));
+    CHECK(status_code(not_running) == 404);
+    CHECK(body_of(not_running).at("message") == "pods.metrics.k8s.io \"ns/task-p\" not found");
+    auto missing = f.respond(get("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/nope"));
+    CHECK(status_code(missing) == 404);
+    CHECK(body_of(missing).at("message") == "pod \"nope\" not found");
+    CHECK(f.state.stats.metrics == 7);
+
+    // get and list only
+    CHECK(status_code(f.respond(get("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods?watch=1"))) == 405);
+    CHECK(status_code(f.respond(request(http::verb::delete_, "/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/task-a"))) == 405);
+
+    // Discovery lists the group; its resources are pods and nodes.
+    auto groups = body_of(f.respond(get("/apis"))).at("groups").as_array();
+    CHECK(std::any_of(groups.begin(), groups.end(), [](auto& g) { return g.at("name") == "metrics.k8s.io"; }));
+    auto resources = body_of(f.respond(get("/apis/metrics.k8s.io/v1beta1")));
+    CHECK(resources.at("groupVersion") == "metrics.k8s.io/v1beta1");
+    CHECK(resources.at("resources").as_array().size() == 2);
+
+    // A deleted pod takes its usage with it.
+    f.router.remove(*d::find_resource("pods"), "ns", "task-a");
+    CHECK(f.state.usage.count({"ns", "task-a"}) == 0);
+}
+
+TEST_CASE("Router answers 404, 403 or 503 when the metrics API is absent, forbidden or down", "[testing][router][metrics]") {
+    Fixture f;
+    f.add_pod("p", {}, json::array{json::object{{"name", "test"}}});
+    const std::string list = "/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods";
+
+    f.state.metrics_api = execution_sentinel::testing::MetricsApi::absent;
+    auto absent = f.respond(get(list));
+    CHECK(status_code(absent) == 404);
+    CHECK(reason_of(absent) == "NotFound");
+    CHECK(body_of(absent).at("message") == "the server could not find the requested resource");
+    CHECK(status_code(f.respond(get("/apis/metrics.k8s.io/v1beta1"))) == 404);
+    CHECK(status_code(f.respond(get("/apis/metrics.k8s.io"))) == 404);
+    auto groups = body_of(f.respond(get("/apis"))).at("groups").as_array();
+    CHECK(std::none_of(groups.begin(), groups.end(), [](auto& g) { return g.at("name") == "metrics.k8s.io"; }));
+
+    f.state.metrics_api = execution_sentinel::testing::MetricsApi::forbidden;
+    auto forbidden = f.respond(get(list));
+    CHECK(status_code(forbidden) == 403);
+    CHECK(reason_of(forbidden) == "Forbidden");
+    CHECK(body_of(forbidden).at("message") ==
+          "pods.metrics.k8s.io is forbidden: User \"fake-client\" cannot list resource \"pods\" in API group "
+          "\"metrics.k8s.io\" in the namespace \"ns\"");
+    CHECK(status_code(f.respond(get(list + "/p"))) == 403);
+    CHECK(status_code(f.respond(get("/apis/metrics.k8s.io/v1beta1"))) == 200); // discovery stays allowed
+
+    f.state.metrics_api = execution_sentinel::testing::MetricsApi::unavailable;
+    auto down = f.respond(get(list));
+    CHECK(status_code(down) == 503);
+    CHECK(reason_of(down) == "ServiceUnavailable");
+    CHECK(f.state.stats.metrics == 0);
+
+    f.state.metrics_api = execution_sentinel::testing::MetricsApi::available;
+    CHECK(status_code(f.respond(get(list))) == 200);
 }

@@ -98,6 +98,26 @@ struct ClusterDouble {
     void delay_responses(std::chrono::milliseconds d) { faults.push_back("delay " + std::to_string(d.count())); }
     void send_raw_watch_line(std::string b) { faults.push_back("raw " + b); }
     void stall_watches(bool s) { faults.push_back(s ? "stall" : "unstall"); }
+    // metrics API and container restarts (optional for a runner's cluster)
+    std::map<std::string, std::vector<es::ContainerUsage>> usage; // pod
+    std::map<std::string, std::chrono::milliseconds> usage_window;
+    std::vector<std::string> usage_history; // "pod container cpu_nanocores memory_bytes"
+    es::MetricsApi metrics_api = es::MetricsApi::available;
+    std::map<std::string, std::vector<std::string>> previous_logs; // "pod/container"
+    void set_pod_usage(std::string_view, std::string_view pod, std::vector<es::ContainerUsage> c,
+                       std::optional<std::chrono::milliseconds> window) {
+        for (auto& u : c)
+            usage_history.push_back(std::string(pod) + " " + u.name + " " + std::to_string(u.cpu_nanocores) + " " +
+                                    std::to_string(u.memory_bytes));
+        usage[std::string(pod)] = std::move(c);
+        if (window) usage_window[std::string(pod)] = *window;
+    }
+    void set_metrics_api(es::MetricsApi m) { metrics_api = m; }
+    void restart_container_log(std::string_view, std::string_view pod, std::string_view container) {
+        const std::string key = std::string(pod) + "/" + std::string(container);
+        previous_logs[key] = std::move(logs[key]);
+        logs[key].clear();
+    }
 
     std::vector<json::object> events_about(std::string_view name) const {
         std::vector<json::object> out;
@@ -717,7 +737,11 @@ TEST_CASE("the shipped scenarios parse and play without errors", "[testing][scen
     auto file = GENERATE(as<std::string>{}, "examples/scenarios/1000genome.json", "examples/scenarios/happy-small.json",
                          "examples/scenarios/oom.json", "examples/scenarios/mass-failure.json",
                          "examples/scenarios/timeout.json", "examples/scenarios/engine-restart.json",
-                         "examples/scenarios/flaky-api.json", "tests/fidelity/fidelity_scenario.json");
+                         "examples/scenarios/flaky-api.json", "tests/fidelity/fidelity_scenario.json",
+                         "examples/scenarios/failure-evicted.json", "examples/scenarios/failure-deadline.json",
+                         "examples/scenarios/failure-crashloop.json", "examples/scenarios/failure-image-pull.json",
+                         "examples/scenarios/failure-unschedulable.json", "examples/scenarios/failure-script-error.json",
+                         "examples/scenarios/hang.json", "examples/scenarios/memory-pressure-oom.json");
     CAPTURE(file);
     auto s = es::Scenario::from_file(source_path(file));
     ClusterDouble cluster;
@@ -754,8 +778,529 @@ TEST_CASE("the shipped scenarios parse and play without errors", "[testing][scen
     }
     if (file.find("timeout") != std::string::npos) CHECK(signal.empty());
     if (file.find("mass-failure") != std::string::npos) CHECK(signal == "1\n");
+    auto has_outcome = [&](es::TaskOutcome o) {
+        return std::any_of(s.tasks.begin(), s.tasks.end(), [&](auto& t) { return t.outcome == o; });
+    };
+    if (file.find("failure-evicted") != std::string::npos) CHECK(has_outcome(es::TaskOutcome::evicted));
+    if (file.find("failure-deadline") != std::string::npos) CHECK(has_outcome(es::TaskOutcome::deadline_exceeded));
+    if (file.find("failure-crashloop") != std::string::npos) CHECK(has_outcome(es::TaskOutcome::crash_loop));
+    if (file.find("failure-image-pull") != std::string::npos) CHECK(has_outcome(es::TaskOutcome::image_pull_failure));
+    if (file.find("failure-unschedulable") != std::string::npos) CHECK(has_outcome(es::TaskOutcome::unschedulable));
+    if (file.find("failure-script-error") != std::string::npos) {
+        CHECK(has_outcome(es::TaskOutcome::script_error));
+        CHECK(signal == "1\n");
+    }
+    if (file.find("hang") != std::string::npos) {
+        CHECK(has_outcome(es::TaskOutcome::completion_lost));
+        CHECK(signal.empty());
+    }
+    if (file.find("memory-pressure-oom") != std::string::npos) {
+        // The frequency task stays at or above 90 % of its 1Gi limit for several metrics periods before its OOM kill.
+        const auto& oom = *std::find_if(s.tasks.begin(), s.tasks.end(), [](auto& t) { return t.outcome == es::TaskOutcome::oom; });
+        const std::string pod = runner.pod_names_of(oom.effective_id()).at(0);
+        int pressured = 0;
+        for (auto& line : cluster.usage_history)
+            if (line.rfind(pod + " test ", 0) == 0 && std::stoll(line.substr(line.rfind(' ') + 1)) >= 0.9 * 1024 * 1024 * 1024)
+                ++pressured;
+        CHECK(pressured >= 4);
+        CHECK(has_outcome(es::TaskOutcome::fail));
+        CHECK(signal == "1\n");
+    }
     if (file.find("fidelity") != std::string::npos) {
         CHECK(s.engine_pod_name() == "hyperflow-engine-7d9c8b6f5-x2x9k");
         CHECK(signal == "0\n");
     }
+}
+
+// ------------------------------------------------------------------------------------------------ failure shapes
+
+namespace {
+
+std::vector<std::string> reasons_of(const std::vector<json::object>& events) {
+    std::vector<std::string> out;
+    for (auto& e : events) out.emplace_back(e.at("reason").as_string());
+    return out;
+}
+
+bool contains_reason(const std::vector<json::object>& events, std::string_view reason) {
+    auto r = reasons_of(events);
+    return std::find(r.begin(), r.end(), reason) != r.end();
+}
+
+const json::object* condition_of(const json::object& obj, std::string_view type) {
+    auto* st = obj.if_contains("status");
+    if (!st) return nullptr;
+    auto* cs = st->as_object().if_contains("conditions");
+    if (!cs) return nullptr;
+    for (auto& c : cs->as_array())
+        if (c.at("type").as_string() == type) return &c.as_object();
+    return nullptr;
+}
+
+} // namespace
+
+TEST_CASE("scenario JSON parses the failure shapes and the metrics fields", "[testing][scenario][failures]") {
+    auto s = es::Scenario::parse(R"({
+        "metrics": {"period": 10, "api": "forbidden"},
+        "tasks": [
+          {"type": "frequency", "proc_id": 1, "outcome": "evicted", "message": "node pressure", "memory_limit": "1Gi",
+           "memory_start_mib": 100, "memory_peak_mib": 1000, "memory_peak_at": 30, "cpu_cores": 0.5,
+           "log_tail": ["a", "b"]},
+          {"type": "sifting", "proc_id": 2, "outcome": "deadline_exceeded", "active_deadline": 60},
+          {"type": "individuals", "proc_id": 3, "outcome": "crash_loop", "failed_attempts": 3},
+          {"type": "individuals", "proc_id": 4, "outcome": "container_waiting", "waiting_reason": "InvalidImageName"},
+          {"type": "individuals", "proc_id": 5, "outcome": "node_lost", "delete_after": 40},
+          {"type": "individuals", "proc_id": 6, "outcome": "completion_lost"}
+        ],
+        "steps": [
+          {"at": 1, "action": "set_usage", "task": "frequency-1", "memory_mib": 900},
+          {"at": 1, "action": "set_usage", "pod": "redis-x", "container": "redis", "cpu_cores": 0.1},
+          {"at": 2, "action": "metrics_api", "state": "absent"},
+          {"at": 3, "action": "evict_task", "task": "frequency-1", "message": "m"},
+          {"at": 4, "action": "deadline_exceeded", "task": "sifting-2"},
+          {"at": 4, "action": "fail_job", "task": "sifting-2"},
+          {"at": 5, "action": "crash_container", "task": "individuals-3", "exit_code": 2},
+          {"at": 6, "action": "restart_container", "task": "individuals-3"},
+          {"at": 7, "action": "lose_node", "task": "individuals-5"},
+          {"at": 8, "action": "delete_pod", "task": "individuals-5", "reason": "DeletionByPodGC"},
+          {"at": 0, "action": "start_task", "task": "x", "type": "sifting", "proc_id": 9, "schedule": false,
+           "restart_policy": "OnFailure", "active_deadline_seconds": 5}
+        ]
+    })");
+    CHECK(s.metrics_period == 10);
+    CHECK(s.metrics_api == es::MetricsApi::forbidden);
+    REQUIRE(s.tasks.size() == 6);
+    CHECK(s.tasks[0].outcome == es::TaskOutcome::evicted);
+    CHECK(s.tasks[0].message == "node pressure");
+    CHECK(s.tasks[0].memory_start_mib == 100);
+    CHECK(s.tasks[0].memory_peak_mib == 1000);
+    CHECK(s.tasks[0].memory_peak_at == 30);
+    CHECK(s.tasks[0].cpu_cores == 0.5);
+    CHECK(s.tasks[0].log_tail == std::vector<std::string>{"a", "b"});
+    CHECK(s.tasks[1].outcome == es::TaskOutcome::deadline_exceeded);
+    CHECK(s.tasks[1].active_deadline == 60);
+    CHECK(s.tasks[2].outcome == es::TaskOutcome::crash_loop);
+    CHECK(s.tasks[3].waiting_reason == "InvalidImageName");
+    CHECK(s.tasks[4].delete_after == 40);
+    CHECK(s.tasks[5].outcome == es::TaskOutcome::completion_lost);
+    REQUIRE(s.steps.size() == 11);
+    CHECK(s.steps[0].kind == es::StepKind::set_usage);
+    CHECK(s.steps[0].memory_mib == 900);
+    CHECK_FALSE(s.steps[0].cpu_cores);
+    CHECK(s.steps[1].pod == "redis-x");
+    CHECK(s.steps[1].container == "redis");
+    CHECK(s.steps[2].metrics_api == es::MetricsApi::absent);
+    CHECK(s.steps[3].kind == es::StepKind::evict_task);
+    CHECK(s.steps[4].kind == es::StepKind::fail_job);
+    CHECK(s.steps[4].reason == "DeadlineExceeded");
+    CHECK(s.steps[5].reason == "BackoffLimitExceeded");
+    CHECK(s.steps[6].exit_code == 2);
+    CHECK(s.steps[7].kind == es::StepKind::restart_container);
+    CHECK(s.steps[8].kind == es::StepKind::lose_node);
+    CHECK(s.steps[9].reason == "DeletionByPodGC");
+    CHECK_FALSE(s.steps[10].schedule);
+    CHECK(s.steps[10].restart_policy == "OnFailure");
+    CHECK(s.steps[10].active_deadline_seconds == 5);
+
+    auto message_of = [](std::string_view text) -> std::string {
+        try {
+            es::Scenario::parse(text);
+        } catch (const es::ScenarioError& e) {
+            return e.what();
+        }
+        return "<no error>";
+    };
+    auto contains = [](const std::string& m, std::string_view part) { return m.find(part) != std::string::npos; };
+    CHECK(contains(message_of(R"({"metrics": {"api": "maybe"}})"), "scenario.metrics.api"));
+    CHECK(contains(message_of(R"({"metrics": {"period": 0}})"), "scenario.metrics.period"));
+    CHECK(contains(message_of(R"({"metrics": {"periods": 1}})"), "scenario.metrics.periods: unknown field"));
+    CHECK(contains(message_of(R"({"steps": [{"action": "set_usage", "task": "t"}]})"), "steps[0]: set_usage needs"));
+    CHECK(contains(message_of(R"({"steps": [{"action": "set_usage", "task": "t", "pod": "p", "container": "c", "memory_mib": 1}]})"),
+                   "steps[0]: set_usage takes"));
+    CHECK(contains(message_of(R"({"steps": [{"action": "set_usage", "pod": "p", "memory_mib": 1}]})"), "steps[0].container"));
+    CHECK(contains(message_of(R"({"steps": [{"action": "set_usage", "task": "t", "memory_mib": -1}]})"), "steps[0].memory_mib"));
+    CHECK(contains(message_of(R"({"steps": [{"action": "metrics_api", "state": "gone"}]})"), "steps[0].state"));
+    CHECK(contains(message_of(R"({"steps": [{"action": "evict_task"}]})"), "steps[0].task"));
+    CHECK(contains(message_of(R"({"steps": [{"action": "crash_container", "task": "t", "exit_code": 0}]})"), "steps[0].exit_code"));
+    CHECK(contains(message_of(R"({"steps": [{"action": "start_task", "task": "t", "restart_policy": "Always"}]})"),
+                   "steps[0].restart_policy"));
+    CHECK(contains(message_of(R"({"tasks": [{"type": "a", "proc_id": 1, "active_deadline": 0}]})"), "tasks[0].active_deadline"));
+    CHECK(contains(message_of(R"({"tasks": [{"type": "a", "proc_id": 1, "memory_peak_mib": "1Gi"}]})"), "tasks[0].memory_peak_mib"));
+    CHECK(contains(message_of(R"({"tasks": [{"type": "a", "proc_id": 1, "waiting_reason": ""}]})"), "tasks[0].waiting_reason"));
+    CHECK(contains(message_of(R"({"tasks": [{"type": "a", "proc_id": 1, "log_tail": [1]}]})"), "tasks[0].log_tail[0]"));
+    CHECK(contains(message_of(R"({"tasks": [{"type": "a", "proc_id": 1, "delete_after": -5}]})"), "tasks[0].delete_after"));
+}
+
+TEST_CASE("a memory ramp expands into usage samples every metrics period", "[testing][scenario][metrics]") {
+    es::Scenario s;
+    s.metrics_period = 15;
+    es::TaskDecl t;
+    t.type = "frequency";
+    t.proc_id = 7;
+    t.start = 0;
+    t.pending = 5;
+    t.duration = 100;
+    t.outcome = es::TaskOutcome::oom;
+    t.backoff_limit = 0;
+    t.memory_limit = "1Gi";
+    t.memory_start_mib = 200;
+    t.memory_peak_mib = 1000;
+    t.memory_peak_at = 40;
+    t.cpu_cores = 0.75;
+    s.add_task(t);
+    std::vector<const es::Step*> samples;
+    auto tl = s.timeline();
+    for (auto& st : tl)
+        if (st.kind == es::StepKind::set_usage) samples.push_back(&st);
+    // The container runs from 5 to 105: samples at 5, 20, …, 95 (none at the kill itself).
+    REQUIRE(samples.size() == 7);
+    CHECK(samples[0]->at == 5);
+    CHECK(samples[0]->memory_mib == 200);
+    CHECK(samples[1]->at == 20);
+    CHECK(samples[1]->memory_mib == Approx(200 + 800 * 15.0 / 40));
+    CHECK(samples[3]->at == 50);
+    CHECK(samples[3]->memory_mib == 1000); // the peak is reached at 40 s into the run, then flat
+    CHECK(samples.back()->at == 95);
+    for (auto* st : samples) CHECK(st->cpu_cores == 0.75);
+    // A sample never precedes the container running.
+    auto run = std::find_if(tl.begin(), tl.end(), [](auto& st) { return st.kind == es::StepKind::run_task; });
+    CHECK(std::distance(tl.begin(), run) <
+          std::distance(tl.begin(), std::find_if(tl.begin(), tl.end(), [](auto& st) { return st.kind == es::StepKind::set_usage; })));
+    // A task without usage fields has no samples; a very long run is sampled at most 10000 times.
+    es::Scenario quiet;
+    es::TaskDecl plain = t;
+    plain.memory_start_mib.reset();
+    plain.memory_peak_mib.reset();
+    plain.cpu_cores.reset();
+    quiet.add_task(plain);
+    auto qtl = quiet.timeline();
+    CHECK(std::none_of(qtl.begin(), qtl.end(), [](auto& st) { return st.kind == es::StepKind::set_usage; }));
+    es::Scenario huge;
+    huge.metrics_period = 0.001;
+    es::TaskDecl long_run = t;
+    long_run.duration = 1e9;
+    huge.add_task(long_run);
+    auto htl = huge.timeline();
+    CHECK(std::count_if(htl.begin(), htl.end(), [](auto& st) { return st.kind == es::StepKind::set_usage; }) <= 10001);
+}
+
+TEST_CASE("the runner reports usage and switches the metrics API", "[testing][scenario][metrics]") {
+    auto s = es::Scenario::parse(R"({
+        "namespace": "wf", "time_scale": 0.1, "engine": {"at": 0},
+        "metrics": {"period": 10, "api": "absent"},
+        "tasks": [{"type": "frequency", "proc_id": 7, "start": 0, "pending": 1, "duration": 30,
+                   "memory_limit": "1Gi", "memory_start_mib": 100, "memory_peak_mib": 1000, "cpu_cores": 1}],
+        "steps": [{"at": 5, "action": "metrics_api", "state": "available"},
+                  {"at": 6, "action": "set_usage", "memory_mib": 300, "cpu_cores": 0.05}]
+    })");
+    ClusterDouble cluster;
+    Runner runner(cluster, s, fixed_base());
+    runner.run_until(0);
+    CHECK(cluster.metrics_api == es::MetricsApi::absent);
+    runner.run_until(1);
+    const std::string pod = runner.pod_names_of("frequency-7").at(0);
+    REQUIRE(cluster.usage.count(pod) == 1);
+    CHECK(cluster.usage[pod].at(0).name == "test");
+    CHECK(cluster.usage[pod].at(0).memory_bytes == 100LL * 1024 * 1024);
+    CHECK(cluster.usage[pod].at(0).cpu_nanocores == 1'000'000'000);
+    CHECK(cluster.usage_window[pod] == std::chrono::milliseconds(1000)); // one period in wall time
+    runner.run_until(5);
+    CHECK(cluster.metrics_api == es::MetricsApi::available);
+    runner.run_until(6);
+    // A set_usage step without task or pod addresses the engine's hyperflow container.
+    REQUIRE(cluster.usage.count(runner.engine_pod_name()) == 1);
+    CHECK(cluster.usage[runner.engine_pod_name()].at(0).name == "hyperflow");
+    CHECK(cluster.usage[runner.engine_pod_name()].at(0).memory_bytes == 300LL * 1024 * 1024);
+    CHECK(cluster.usage[runner.engine_pod_name()].at(0).cpu_nanocores == 50'000'000);
+    runner.run_until(21);
+    CHECK(cluster.usage[pod].at(0).memory_bytes == static_cast<std::int64_t>(100 + 900 * 20.0 / 30) * 1024 * 1024);
+    runner.run_all();
+    CHECK(runner.errors().empty());
+    for (auto& e : runner.errors()) INFO(e);
+}
+
+TEST_CASE("an evicted pod fails with reason Evicted, a DisruptionTarget and an Evicted event", "[testing][scenario][failures]") {
+    es::Scenario s;
+    s.namespace_name = "wf";
+    s.time_scale = 0.1;
+    s.engine_at = 0;
+    es::TaskDecl t;
+    t.type = "frequency";
+    t.proc_id = 3;
+    t.pending = 2;
+    t.duration = 10;
+    t.outcome = es::TaskOutcome::evicted;
+    t.backoff_limit = 0;
+    s.add_task(t);
+    ClusterDouble cluster;
+    Runner runner(cluster, s, fixed_base());
+    runner.run_until(11);
+    const std::string pod_name = runner.pod_names_of("frequency-3").at(0);
+    CHECK(es::pod_phase(*cluster.get("pods", "wf", pod_name)) == "Running");
+    runner.run_until(12);
+    auto pod = *cluster.get("pods", "wf", pod_name);
+    CHECK(es::pod_phase(pod) == "Failed");
+    CHECK(str(pod, {"status", "reason"}) == "Evicted");
+    CHECK(str(pod, {"status", "message"}).rfind("The node was low on resource: memory.", 0) == 0);
+    auto* disruption = condition_of(pod, "DisruptionTarget");
+    REQUIRE(disruption);
+    CHECK(disruption->at("status") == "True");
+    CHECK(disruption->at("reason") == "TerminationByKubelet");
+    CHECK(first_container_status(pod).at("state").at("terminated").at("exitCode") == 137);
+    auto events = cluster.events_about(pod_name);
+    CHECK(contains_reason(events, "Evicted"));
+    CHECK(contains_reason(events, "Killing"));
+    for (auto& e : events)
+        if (e.at("reason") == "Evicted") CHECK(e.at("type") == "Warning");
+    auto job = *cluster.get("jobs", "wf", *runner.job_name_of("frequency-3"));
+    CHECK(has_condition(job, "Failed", "True"));
+    CHECK(job.at("status").at("failed") == 1);
+    // The log tail before the eviction is there as evidence; the engine never hears of the task again.
+    auto& log = cluster.logs[pod_name + "/test"];
+    REQUIRE_FALSE(log.empty());
+    CHECK(log.back().find("processed 7 of 12 chunks") != std::string::npos);
+    auto& engine_log = cluster.logs[runner.engine_pod_name() + "/hyperflow"];
+    CHECK(engine_log.size() == 1);
+    CHECK(runner.errors().empty());
+}
+
+TEST_CASE("a Job past its activeDeadlineSeconds fails with DeadlineExceeded and its pod is terminated", "[testing][scenario][failures]") {
+    es::Scenario s;
+    s.namespace_name = "wf";
+    s.time_scale = 0.1;
+    es::TaskDecl t;
+    t.type = "individuals";
+    t.proc_id = 1;
+    t.pending = 2;
+    t.duration = 100;
+    t.outcome = es::TaskOutcome::deadline_exceeded;
+    t.active_deadline = 30;
+    s.add_task(t);
+    ClusterDouble cluster;
+    Runner runner(cluster, s, fixed_base());
+    runner.run_until(0);
+    const std::string job_name = *runner.job_name_of("individuals-1");
+    CHECK(cluster.get("jobs", "wf", job_name)->at("spec").at("activeDeadlineSeconds") == 3); // 30 scenario s at 0.1
+    const std::string pod_name = runner.pod_names_of("individuals-1").at(0);
+    runner.run_until(29);
+    CHECK(cluster.get("pods", "wf", pod_name));
+    runner.run_until(30);
+    auto job = *cluster.get("jobs", "wf", job_name);
+    auto* failed = condition_of(job, "Failed");
+    REQUIRE(failed);
+    CHECK(failed->at("reason") == "DeadlineExceeded");
+    CHECK(failed->at("message") == "Job was active longer than specified deadline");
+    auto* target = condition_of(job, "FailureTarget");
+    REQUIRE(target);
+    CHECK(target->at("reason") == "DeadlineExceeded");
+    CHECK_FALSE(job.at("status").as_object().contains("active"));
+    CHECK(job.at("status").at("failed") == 1);
+    CHECK(contains_reason(cluster.events_about(job_name), "DeadlineExceeded"));
+    CHECK(contains_reason(cluster.events_about(pod_name), "Killing"));
+    CHECK_FALSE(cluster.get("pods", "wf", pod_name)); // the Job controller deleted it
+    CHECK(runner.errors().empty());
+}
+
+TEST_CASE("a crash loop restarts the container with CrashLoopBackOff and BackOff events", "[testing][scenario][failures]") {
+    es::Scenario s;
+    s.namespace_name = "wf";
+    s.time_scale = 0.1;
+    es::TaskDecl t;
+    t.type = "individuals";
+    t.proc_id = 2;
+    t.pending = 2;
+    t.duration = 5;
+    t.outcome = es::TaskOutcome::crash_loop;
+    t.failed_attempts = 3;
+    t.backoff_limit = 2;
+    s.add_task(t);
+    auto tl = s.timeline();
+    std::vector<double> crashes, restarts;
+    for (auto& st : tl) {
+        if (st.kind == es::StepKind::crash_container) crashes.push_back(st.at);
+        if (st.kind == es::StepKind::restart_container) restarts.push_back(st.at);
+    }
+    // Runs 2–7, crash; back-off 10 s; runs 17–22, crash; 20 s; runs 42–47, crash: over backoffLimit 2.
+    CHECK(crashes == std::vector<double>{7, 22, 47});
+    CHECK(restarts == std::vector<double>{17, 42});
+
+    ClusterDouble cluster;
+    Runner runner(cluster, s, fixed_base());
+    runner.run_until(0);
+    const std::string job_name = *runner.job_name_of("individuals-2");
+    CHECK(cluster.get("jobs", "wf", job_name)->at("spec").at("template").at("spec").at("restartPolicy") == "OnFailure");
+    const std::string pod_name = runner.pod_names_of("individuals-2").at(0);
+    runner.run_until(7);
+    auto pod = *cluster.get("pods", "wf", pod_name);
+    CHECK(es::pod_phase(pod) == "Running");
+    auto cs = first_container_status(pod);
+    CHECK(cs.at("restartCount") == 1);
+    CHECK(str(cs, {"state", "waiting", "reason"}) == "CrashLoopBackOff");
+    CHECK(str(cs, {"state", "waiting", "message"}).rfind("back-off 10s restarting failed container=test pod=" + pod_name + "_wf(", 0) == 0);
+    CHECK(cs.at("lastState").at("terminated").at("exitCode") == 1);
+    CHECK(cs.at("lastState").at("terminated").at("reason") == "Error");
+    CHECK(contains_reason(cluster.events_about(pod_name), "BackOff"));
+    CHECK(cluster.logs[pod_name + "/test"].back() == "Command failed with exit code 1");
+    runner.run_until(17);
+    cs = first_container_status(*cluster.get("pods", "wf", pod_name));
+    CHECK(cs.at("state").as_object().contains("running"));
+    CHECK(cs.at("restartCount") == 1);
+    CHECK(cluster.previous_logs[pod_name + "/test"].back() == "Command failed with exit code 1");
+    runner.run_until(22);
+    cs = first_container_status(*cluster.get("pods", "wf", pod_name));
+    CHECK(cs.at("restartCount") == 2);
+    CHECK(str(cs, {"state", "waiting", "message"}).rfind("back-off 20s", 0) == 0);
+    runner.run_until(47);
+    auto job = *cluster.get("jobs", "wf", job_name);
+    auto* failed = condition_of(job, "Failed");
+    REQUIRE(failed);
+    CHECK(failed->at("reason") == "BackoffLimitExceeded");
+    CHECK_FALSE(cluster.get("pods", "wf", pod_name));
+    CHECK(runner.errors().empty());
+    for (auto& e : runner.errors()) INFO(e);
+
+    // Within the limit the container finally succeeds.
+    s.tasks[0].failed_attempts = 1;
+    ClusterDouble ok_cluster;
+    Runner ok(ok_cluster, s, fixed_base());
+    ok.run_all();
+    auto ok_pod = *ok_cluster.get("pods", "wf", ok.pod_names_of("individuals-2").at(0));
+    CHECK(es::pod_phase(ok_pod) == "Succeeded");
+    CHECK(first_container_status(ok_pod).at("restartCount") == 1);
+    CHECK(has_condition(*ok_cluster.get("jobs", "wf", *ok.job_name_of("individuals-2")), "Complete", "True"));
+    CHECK(ok.errors().empty());
+}
+
+TEST_CASE("containers that can never start wait with the kubelet's reason and events", "[testing][scenario][failures]") {
+    auto s = es::Scenario::parse(R"({
+        "namespace": "wf", "time_scale": 0.1,
+        "tasks": [
+          {"type": "individuals", "proc_id": 1, "pending": 2, "outcome": "container_waiting"},
+          {"type": "individuals", "proc_id": 2, "pending": 2, "outcome": "container_waiting", "waiting_reason": "InvalidImageName"},
+          {"type": "individuals", "proc_id": 3, "pending": 2, "outcome": "image_pull_failure"},
+          {"type": "individuals_merge", "proc_id": 4, "outcome": "unschedulable"}
+        ]
+    })");
+    ClusterDouble cluster;
+    Runner runner(cluster, s, fixed_base());
+    runner.run_all();
+    auto pod_of = [&](const char* id) { return *cluster.get("pods", "wf", runner.pod_names_of(id).at(0)); };
+    auto config = pod_of("individuals-1");
+    CHECK(es::pod_phase(config) == "Pending");
+    CHECK(str(first_container_status(config), {"state", "waiting", "reason"}) == "CreateContainerConfigError");
+    CHECK(str(first_container_status(config), {"state", "waiting", "message"}) == "configmap \"worker-config\" not found");
+    auto config_events = cluster.events_about(runner.pod_names_of("individuals-1").at(0));
+    CHECK(std::any_of(config_events.begin(), config_events.end(), [](auto& e) {
+        return e.at("reason") == "Failed" && e.at("message") == "Error: configmap \"worker-config\" not found";
+    }));
+    auto invalid = pod_of("individuals-2");
+    CHECK(str(first_container_status(invalid), {"state", "waiting", "reason"}) == "InvalidImageName");
+    CHECK(contains_reason(cluster.events_about(runner.pod_names_of("individuals-2").at(0)), "InspectFailed"));
+    auto pull = pod_of("individuals-3");
+    CHECK(str(first_container_status(pull), {"state", "waiting", "reason"}) == "ImagePullBackOff");
+    CHECK(contains_reason(cluster.events_about(runner.pod_names_of("individuals-3").at(0)), "BackOff"));
+    // Unschedulable: never bound, never "Scheduled", no container statuses; the scheduler's event.
+    const std::string unsched_name = runner.pod_names_of("individuals_merge-4").at(0);
+    auto unsched = *cluster.get("pods", "wf", unsched_name);
+    CHECK_FALSE(unsched.at("spec").as_object().contains("nodeName"));
+    CHECK_FALSE(unsched.at("status").as_object().contains("containerStatuses"));
+    auto* scheduled = condition_of(unsched, "PodScheduled");
+    REQUIRE(scheduled);
+    CHECK(scheduled->at("reason") == "Unschedulable");
+    auto events = cluster.events_about(unsched_name);
+    CHECK(contains_reason(events, "FailedScheduling"));
+    CHECK_FALSE(contains_reason(events, "Scheduled"));
+    for (auto& e : events)
+        if (e.at("reason") == "FailedScheduling") CHECK(e.at("source").at("component") == "default-scheduler");
+    CHECK(runner.errors().empty());
+}
+
+TEST_CASE("a lost node marks the pod NodeLost, then it is deleted and the Job counts a failure", "[testing][scenario][failures]") {
+    es::Scenario s;
+    s.namespace_name = "wf";
+    s.time_scale = 0.1;
+    es::TaskDecl t;
+    t.type = "sifting";
+    t.proc_id = 5;
+    t.pending = 2;
+    t.duration = 10;
+    t.outcome = es::TaskOutcome::node_lost;
+    t.delete_after = 30;
+    t.backoff_limit = 1;
+    s.add_task(t);
+    ClusterDouble cluster;
+    Runner runner(cluster, s, fixed_base());
+    runner.run_until(12);
+    const std::string pod_name = runner.pod_names_of("sifting-5").at(0);
+    auto pod = *cluster.get("pods", "wf", pod_name);
+    CHECK(es::pod_phase(pod) == "Running");
+    CHECK(str(pod, {"status", "reason"}) == "NodeLost");
+    CHECK(str(pod, {"status", "message"}) == "Node hfmaster-worker-1 which was running pod " + pod_name + " is unresponsive");
+    CHECK(has_condition(pod, "Ready", "False"));
+    CHECK(contains_reason(cluster.events_about(pod_name), "NodeNotReady"));
+    runner.run_until(42);
+    CHECK_FALSE(cluster.get("pods", "wf", pod_name));
+    CHECK(contains_reason(cluster.events_about(pod_name), "TaintManagerEviction"));
+    auto job = *cluster.get("jobs", "wf", *runner.job_name_of("sifting-5"));
+    CHECK(job.at("status").at("failed") == 1);
+    // backoffLimit 1: a replacement pod 10 s later, which succeeds.
+    runner.run_all();
+    REQUIRE(runner.pod_names_of("sifting-5").size() == 2);
+    CHECK(has_condition(*cluster.get("jobs", "wf", *runner.job_name_of("sifting-5")), "Complete", "True"));
+    CHECK(runner.errors().empty());
+}
+
+TEST_CASE("a lost completion leaves the pod Succeeded and the engine log silent", "[testing][scenario][failures]") {
+    es::Scenario s;
+    s.namespace_name = "wf";
+    s.time_scale = 0.1;
+    s.engine_at = 0;
+    es::TaskDecl t;
+    t.type = "frequency";
+    t.proc_id = 8;
+    t.outcome = es::TaskOutcome::completion_lost;
+    s.add_task(t);
+    es::TaskDecl script = t;
+    script.proc_id = 9;
+    script.outcome = es::TaskOutcome::script_error;
+    s.add_task(script);
+    ClusterDouble cluster;
+    Runner runner(cluster, s, fixed_base());
+    runner.run_all();
+    CHECK(es::pod_phase(*cluster.get("pods", "wf", runner.pod_names_of("frequency-8").at(0))) == "Succeeded");
+    auto& engine_log = cluster.logs[runner.engine_pod_name() + "/hyperflow"];
+    CHECK(std::count_if(engine_log.begin(), engine_log.end(), [](auto& l) { return l.find("frequency-8") != std::string::npos || l.find(":8:1)") != std::string::npos; }) == 1);
+    CHECK(std::none_of(engine_log.begin(), engine_log.end(), [](auto& l) { return l.find("task finished") != std::string::npos; }));
+    // The script error's evidence: the pod Succeeded, its log ends with the traceback and the exit code.
+    auto& script_log = cluster.logs[runner.pod_names_of("frequency-9").at(0) + "/test"];
+    REQUIRE(script_log.size() >= 3);
+    CHECK(script_log[script_log.size() - 3].rfind("ValueError: ", 0) == 0);
+    CHECK(script_log[script_log.size() - 2] == "job exit code: 1");
+    CHECK(std::any_of(engine_log.begin(), engine_log.end(), [](auto& l) { return l.find("[hf] task failed: frequency") == 0; }));
+}
+
+TEST_CASE("task pods carry limits within requests, deadlines and restart policies", "[testing][hyperflow]") {
+    es::TaskJobOptions o;
+    o.name = "jobabcde-frequency-7-1";
+    o.uid = "uid-1";
+    o.memory_limit = "256Mi";
+    o.cpu_limit = "2";
+    o.active_deadline_seconds = 120;
+    o.restart_policy = "OnFailure";
+    auto job = es::task_job(o);
+    auto& container = job.at("spec").at("template").at("spec").at("containers").at(0).as_object();
+    CHECK(container.at("resources").at("limits").at("memory") == "256Mi");
+    CHECK(container.at("resources").at("limits").at("cpu") == "2");
+    // A request above the limit would be rejected by the apiserver: it is lowered to the limit.
+    CHECK(container.at("resources").at("requests").at("memory") == "256Mi");
+    CHECK(container.at("resources").at("requests").at("cpu") == "0.7");
+    CHECK(job.at("spec").at("activeDeadlineSeconds") == 120);
+    CHECK(job.at("spec").at("template").at("spec").at("restartPolicy") == "OnFailure");
+    es::TaskJobOptions plain;
+    plain.name = "jobabcde-frequency-8-1";
+    auto plain_job = es::task_job(plain);
+    CHECK_FALSE(plain_job.at("spec").as_object().contains("activeDeadlineSeconds"));
+    CHECK_FALSE(plain_job.at("spec").at("template").at("spec").at("containers").at(0).at("resources").as_object().contains("limits"));
+    CHECK(es::request_within("500Mi", "1Gi") == "500Mi");
+    CHECK(es::request_within("500Mi", "") == "500Mi");
 }

@@ -1,5 +1,8 @@
 // `execution-sentinel watch`: watch a real workflow with the cluster and credentials of a kubeconfig.
+#include "alerts_hooks.hpp"
 #include "commands.hpp"
+#include "history_hooks.hpp"
+#include "interventions_hooks.hpp"
 #include "watch_run.hpp"
 
 #include <memory>
@@ -15,7 +18,11 @@ struct WatchFlags {
   std::string timeout;
   std::string kubeconfig;
   std::string kube_context;
+  std::string log_patterns;
   std::string output = "auto";
+  std::string history;
+  std::string alerts;
+  std::string interventions;
 };
 
 const char* const footer = R"(Examples:
@@ -41,15 +48,28 @@ Command add_watch_command(CLI::App& app) {
   cmd->add_option("--kubeconfig", flags->kubeconfig,
                   "Kubeconfig file (default: SENTINEL_KUBECONFIG, KUBECONFIG, ~/.kube/config, in-cluster)");
   cmd->add_option("--kube-context", flags->kube_context, "Kubeconfig context (default: its current-context)");
+  cmd->add_option("--log-patterns", flags->log_patterns,
+                  "File of your own engine log patterns (regex -> report; overrides SENTINEL_LOG_PATTERNS)");
   cmd->add_option("-o,--output", flags->output, "auto (live view on a terminal, NDJSON otherwise), json or text")
       ->capture_default_str();
+  cmd->add_option("--history", flags->history,
+                  "Record the run in a history store: sqlite:FILE or postgresql://... (default: SENTINEL_HISTORY, "
+                  "then SENTINEL_STATE; see docs/history.md)");
+  cmd->add_option("--alerts", flags->alerts,
+                  "Alert sinks file (YAML): Alertmanager, Slack, webhooks; see docs/alerts.md");
+  cmd->add_option("--interventions", flags->interventions,
+                  "Intervention policies file (YAML): act on findings, dry run first; see docs/interventions.md");
   cmd->footer(footer);
   return {cmd, [flags] {
             auto const mode = output_mode(flags->output);
-            auto settings = load_settings(flags->poll, flags->timeout, flags->kubeconfig, flags->kube_context);
+            auto settings = load_settings(flags->poll, flags->timeout, flags->kubeconfig, flags->kube_context,
+                                          flags->log_patterns);
             auto context = load_context(flags->context);
             auto cluster = load_cluster(settings);
-            return run_watch(context, settings, cluster, mode);
+            auto const history = with_interventions(
+                with_alerts(history_hooks(flags->history, context), flags->alerts, context), flags->interventions,
+                context);
+            return run_watch(context, settings, cluster, mode, history);
           }};
 }
 

@@ -19,6 +19,7 @@ Command add_watch_command(CLI::App& app);    ///< watch a real workflow
 Command add_demo_command(CLI::App& app);     ///< a simulated run, watched live
 Command add_simulate_command(CLI::App& app); ///< serve a simulated run to other clients
 Command add_version_command(CLI::App& app);  ///< print the version
+Command add_history_command(CLI::App& app);  ///< what the run history store remembers
 
 } // namespace execution_sentinel::cli
 

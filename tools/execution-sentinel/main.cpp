@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(root_footer);
   std::vector<cli::Command> const commands{cli::add_watch_command(app), cli::add_demo_command(app),
-                                           cli::add_simulate_command(app), cli::add_version_command(app)};
+                                           cli::add_simulate_command(app), cli::add_version_command(app),
+                                           cli::add_history_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -168,10 +168,10 @@ public:
   virtual void report(const Report& report) = 0;
   /// Called about once a second with the time since the watch started (the live view's clock).
   virtual void tick(double elapsed_seconds) = 0;
-  /// Whether phase_counts() is used (the live view's bars): the driver skips reading the state otherwise.
-  virtual bool wants_phase_counts() const { return false; }
-  /// The current per-phase counts of the sentinel's workflow state, shown at the next redraw.
-  virtual void phase_counts(const WorkflowState&) {}
+  /// Whether monitor_view() is used (the live view): the driver skips taking the snapshot otherwise.
+  virtual bool wants_view() const { return false; }
+  /// The sentinel's latest snapshot (Sentinel::view()), shown at the next redraw.
+  virtual void monitor_view(const MonitorView&) {}
   /// The program is about to quit without a summary (a second Ctrl+C): restore the terminal.
   virtual void abandon() {}
   /// A diagnostic line for stderr (ends with '\n'); the live view moves itself out of the way first.
@@ -250,8 +250,8 @@ public:
     }
   }
 
-  bool wants_phase_counts() const override { return true; }
-  void phase_counts(const WorkflowState& state) override { apply_phase_counts(state_, state); }
+  bool wants_view() const override { return true; }
+  void monitor_view(const MonitorView& view) override { apply_monitor_view(state_, view); }
 
   void abandon() override {
     if (terminal_.redraw && !finished_) write("\n\x1b[?25h");

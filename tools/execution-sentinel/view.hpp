@@ -1,6 +1,6 @@
 // The terminal view of execution-sentinel, as pure functions: a ViewState built from the MonitoringContext,
-// updated by the library's typed Reports and by the per-phase counts of its WorkflowState, rendered to strings
-// for a given width. The driver that owns the terminal (cursor movement, redraw timing) is in terminal.hpp;
+// updated by the library's typed Reports and by the Sentinel's MonitorView snapshot (Sentinel::view(): per phase
+// counts, the longest-running task, ETA, health), rendered to strings for a given width. The driver that owns the terminal (cursor movement, redraw timing) is in terminal.hpp;
 // nothing here does I/O.
 //
 // Layout: reports that matter to a person (anomalies, connectivity, phase starts and ends, completion) are
@@ -13,6 +13,7 @@
 #include "exit_codes.hpp"
 
 #include <execution_sentinel/context.hpp>
+#include <execution_sentinel/monitor_view.hpp>
 #include <execution_sentinel/report.hpp>
 #include <execution_sentinel/summary.hpp>
 #include <execution_sentinel/workflow_state.hpp>
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +69,12 @@ struct ViewState {
   bool finished = false;
   double elapsed_seconds = 0;
   std::string last_message; ///< The latest report's message (sanitised).
+  // From the MonitorView (apply_monitor_view); absent until one was applied.
+  std::optional<double> health;      ///< [0, 1]
+  std::optional<double> eta_seconds; ///< until every task has finished
+  std::string longest_running;       ///< the longest-running task (sanitised), "" when none
+  double longest_running_seconds = 0;
+  std::optional<double> longest_expected_seconds;
 };
 
 // ------------------------------------------------------------------------------------------ text helpers
@@ -342,6 +350,39 @@ inline void apply_phase_counts(ViewState& view, const WorkflowState& state) {
   }
 }
 
+/// Copies the Sentinel's snapshot (Sentinel::view(), safe from any thread) into the view: per-phase counts
+/// (phases not yet shown are added; done when completed, running once started), the overall counts, the
+/// anomalies so far, the health score, the ETA and the longest-running task. O(p log n) for p phases.
+inline void apply_monitor_view(ViewState& view, const MonitorView& mv) {
+  for (auto const& ph : mv.phases) {
+    PhaseView& phase = detail::phase_for(view, sanitize(ph.task_type), ph.dag_order);
+    phase.completed = static_cast<std::size_t>(std::max(ph.succeeded, 0));
+    phase.failed = static_cast<std::size_t>(std::max(ph.failed, 0));
+    phase.running = static_cast<std::size_t>(std::max(ph.running, 0));
+    if (ph.total > 0) phase.total = static_cast<std::size_t>(ph.total);
+    phase.status = ph.completed ? PhaseStatus::done : ph.started ? PhaseStatus::running : PhaseStatus::waiting;
+  }
+  view.completed_tasks = static_cast<std::size_t>(std::max(mv.completed, 0));
+  view.failed_tasks = static_cast<std::size_t>(std::max(mv.failed, 0));
+  if (mv.total > 0) view.total_tasks = static_cast<std::size_t>(mv.total);
+  std::size_t anomalies = 0;
+  for (auto const& [type, n] : mv.anomaly_counts)
+    if (detail::is_anomaly(type)) anomalies += static_cast<std::size_t>(std::max(n, 0));
+  view.anomalies = std::max(view.anomalies, anomalies);
+  view.health = mv.health;
+  view.eta_seconds = mv.finished ? std::nullopt : mv.eta_seconds;
+  if (mv.finished) view.finished = true;
+  if (!mv.running_tasks.empty()) {
+    view.longest_running = sanitize(mv.running_tasks.front().name);
+    view.longest_running_seconds = mv.running_tasks.front().elapsed_seconds;
+    view.longest_expected_seconds = mv.running_tasks.front().expected_seconds;
+  } else {
+    view.longest_running.clear();
+    view.longest_running_seconds = 0;
+    view.longest_expected_seconds.reset();
+  }
+}
+
 /// Whether a report gets its own permanent line above the live block: every type but PROGRESS, and the
 /// PROGRESS phase events. Plain count updates (details.event "count") only change the live block.
 inline bool is_notable(const Report& report) {
@@ -405,7 +446,8 @@ inline std::string render_live(const ViewState& state, const RenderOptions& opti
   lines.push_back(fit(header, width, options.unicode));
 
   // Phases.
-  std::size_t const max_rows = options.height > 3 ? options.height - 3 : 1;
+  std::size_t const extra = !state.longest_running.empty() && !state.finished ? 1 : 0; // the longest-running line
+  std::size_t const max_rows = options.height > 3 + extra ? options.height - 3 - extra : 1;
   std::size_t const shown =
       state.phases.size() <= max_rows ? state.phases.size() : (max_rows > 1 ? max_rows - 1 : 0);
   // Column widths from the rows drawn only: a redraw costs the same with 10 phases or 100,000.
@@ -444,8 +486,22 @@ inline std::string render_live(const ViewState& state, const RenderOptions& opti
   std::string status = std::to_string(state.completed_tasks) + "/" + std::to_string(state.total_tasks) + " tasks completed";
   if (state.failed_tasks > 0) status += ", " + detail::paint(std::to_string(state.failed_tasks) + " failed", detail::sgr_red, color);
   if (state.anomalies > 0) status += ", " + detail::paint(detail::plural(state.anomalies, "anomaly", "anomalies"), detail::sgr_yellow, color);
+  if (state.health) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "health %.0f%%", std::clamp(*state.health, 0.0, 1.0) * 100);
+    std::string_view const sgr = *state.health >= 0.9 ? detail::sgr_green : *state.health >= 0.6 ? detail::sgr_yellow : detail::sgr_red;
+    status += ", " + detail::paint(buf, sgr, color);
+  }
+  if (state.eta_seconds && !state.finished) status += ", ETA " + detail::format_duration(*state.eta_seconds);
   if (state.connection_lost) status += "  " + detail::paint("[connection lost, retrying]", detail::sgr_red, color);
   else if (state.finished) status += "  " + detail::paint("[finished]", detail::sgr_green, color);
+  if (!state.longest_running.empty() && !state.finished) {
+    std::string longest = "longest running: " + state.longest_running + " " +
+                          detail::format_duration(state.longest_running_seconds);
+    if (state.longest_expected_seconds)
+      longest += " (typically " + detail::format_duration(*state.longest_expected_seconds) + ")";
+    lines.push_back(fit(detail::paint(longest, detail::sgr_dim, color), width, options.unicode));
+  }
   lines.push_back(fit(status, width, options.unicode));
 
   std::string out;
@@ -511,6 +567,42 @@ inline std::vector<std::string> wrap(std::string_view text, std::size_t width, s
 }
 } // namespace detail
 
+/// The log tail a report carries as evidence (details.evidence.log_tail, docs/reports.md), as lines under its
+/// message: at most `max_lines` of the last lines, each behind a bar ("| " or "│ "), sanitised and cut to the
+/// width (a log line is never wrapped), with one line saying how many earlier ones are not shown; or the
+/// reason there is none (details.evidence.log_tail_unavailable). Empty for a report without evidence.
+inline std::string render_evidence(const Report& report, std::size_t indent, const RenderOptions& options,
+                                   std::size_t max_lines = 8) {
+  auto const* evidence = report.details.if_contains("evidence");
+  if (!evidence || !evidence->is_object()) return {};
+  std::size_t const width = std::max<std::size_t>(options.width, 10);
+  if (indent + 20 > width) indent = 0;
+  std::string const pad_left(indent, ' ');
+  std::string const bar = options.unicode ? "\u2502 " : "| ";
+  std::string out;
+  auto const& e = evidence->get_object();
+  if (auto const* tail = e.if_contains("log_tail"); tail && tail->is_array()) {
+    auto const& lines = tail->get_array();
+    std::size_t const shown = std::min(lines.size(), max_lines);
+    if (lines.size() > shown)
+      out += fit(pad_left + detail::paint(bar + "... " + detail::plural(lines.size() - shown, "earlier log line",
+                                                                        "earlier log lines"),
+                                          detail::sgr_dim, options.color),
+                 width, options.unicode) +
+             "\n";
+    for (std::size_t i = lines.size() - shown; i < lines.size(); ++i) {
+      if (!lines[i].is_string()) continue;
+      std::string const text = sanitize(lines[i].get_string());
+      out += fit(pad_left + detail::paint(bar, detail::sgr_dim, options.color) + text, width, options.unicode) + "\n";
+    }
+  } else if (auto const* why = e.if_contains("log_tail_unavailable"); why && why->is_string()) {
+    out += fit(pad_left + detail::paint(bar + "no log: " + sanitize(why->get_string()), detail::sgr_dim, options.color),
+               width, options.unicode) +
+           "\n";
+  }
+  return out;
+}
+
 /// The permanent lines for a report: `HH:MM:SS  label        message` (UTC time of the report), coloured by
 /// severity (errors and critical red, warnings yellow, other anomalies yellow, completion and restored contact
 /// green, the rest cyan). The message is word-wrapped under itself so that nothing of it is lost and no line is
@@ -541,6 +633,7 @@ inline std::string render_report_line(const Report& report, const RenderOptions&
   for (std::size_t i = 0; i < lines.size(); ++i)
     out += fit((i == 0 ? prefix : std::string(indent, ' ')) + lines[i], width, options.unicode) + "\n";
   if (out.empty()) out = fit(prefix, width, options.unicode) + "\n";
+  out += render_evidence(report, indent, options);
   return out;
 }
 

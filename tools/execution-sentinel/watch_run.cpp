@@ -7,6 +7,7 @@
 #include "terminal.hpp"
 #include "view.hpp"
 
+#include <execution_sentinel/engine_log.hpp>
 #include <execution_sentinel/report.hpp>
 #include <execution_sentinel/sentinel.hpp>
 #include <execution_sentinel/summary.hpp>
@@ -18,6 +19,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -35,7 +37,7 @@ std::chrono::steady_clock::time_point program_start() {
 }
 
 SentinelSettings load_settings(const std::string& poll, const std::string& timeout, const std::string& kubeconfig,
-                               const std::string& kube_context) {
+                               const std::string& kube_context, const std::string& log_patterns) {
   SentinelSettings settings;
   try {
     settings = load_settings_from();
@@ -57,6 +59,20 @@ SentinelSettings load_settings(const std::string& poll, const std::string& timeo
   }
   if (!kubeconfig.empty()) settings.kubeconfig = kubeconfig;
   if (!kube_context.empty()) settings.kube_context = kube_context;
+  if (!log_patterns.empty()) {
+    std::ifstream in(log_patterns);
+    if (!in) fail(ExitCode::usage_error, "--log-patterns " + log_patterns + ": cannot be read");
+    settings.log_patterns_file = log_patterns;
+  }
+  // A patterns file (the flag or SENTINEL_LOG_PATTERNS) is read once here so that a bad one is a usage error
+  // naming its line and field, before anything is contacted.
+  if (!settings.log_patterns_file.empty()) {
+    try {
+      (void)load_log_patterns(settings.log_patterns_file);
+    } catch (const LogPatternError& e) {
+      fail(ExitCode::usage_error, std::string("log patterns: ") + e.what());
+    }
+  }
   return settings;
 }
 
@@ -99,7 +115,7 @@ OutputMode output_mode(const std::string& text) {
 }
 
 int run_watch(const MonitoringContext& context, SentinelSettings settings, const kube::ClusterConfig& cluster,
-              OutputMode mode) {
+              OutputMode mode, const WatchHooks& hooks) {
   using std::chrono::steady_clock;
   asio::io_context io;
   auto const terminal = probe_terminal(STDOUT_FILENO);
@@ -128,9 +144,21 @@ int run_watch(const MonitoringContext& context, SentinelSettings settings, const
     options.client.log = [&sink](std::string_view line) { sink->note(program_name() + ": " + sanitize(line) + "\n"); };
   DefaultSentinel sentinel(io.get_executor(), context, settings, cluster, std::move(options));
   auto subscription = sentinel.subscribe();
-  // Single-threaded io_context: reading the sentinel's state from its executor is allowed while it watches.
+  if (hooks.reports) {
+    SubscriptionOptions all;
+    all.capacity = 4096;
+    all.lifecycle = true;
+    hooks.reports(io.get_executor(), sentinel.subscribe(all));
+  }
+  if (hooks.interventions) {
+    SubscriptionOptions findings;
+    findings.capacity = 4096;
+    hooks.interventions(io.get_executor(), sentinel.subscribe(findings),
+                        [&sentinel](Report r) { sentinel.reports().publish(std::move(r)); }, cluster);
+  }
+  // The live view is drawn from the sentinel's snapshot (Sentinel::view(), safe from any thread).
   auto refresh_phases = [&] {
-    if (sink->wants_phase_counts()) sink->phase_counts(sentinel.monitor().state());
+    if (sink->wants_view()) sink->monitor_view(sentinel.view());
   };
 
   bool interrupted = false;
@@ -269,6 +297,7 @@ int run_watch(const MonitoringContext& context, SentinelSettings settings, const
 
   WatchSummary final_summary = summary ? *summary : sentinel.summary();
   if (deadline_passed && !final_summary.exit_code) final_summary.timed_out = true;
+  if (hooks.finished) hooks.finished(final_summary, interrupted);
   if (sink->failure() != 0) return to_int(ExitCode::output_failed);
   ExitCode code;
   if (error_code && !interrupted && !deadline_passed) code = *error_code;

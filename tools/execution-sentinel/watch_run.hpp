@@ -6,11 +6,16 @@
 
 #include "arguments.hpp"
 
+#include <execution_sentinel/channel.hpp>
 #include <execution_sentinel/context.hpp>
 #include <execution_sentinel/kube/config.hpp>
 #include <execution_sentinel/settings.hpp>
+#include <execution_sentinel/summary.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 namespace execution_sentinel::cli {
@@ -19,9 +24,10 @@ namespace execution_sentinel::cli {
 /// that the time spent reading a large context is part of the limit.
 std::chrono::steady_clock::time_point program_start();
 
-/// Settings from SENTINEL_* and ./.env, then the command-line overrides (empty strings: not given).
+/// Settings from SENTINEL_* and ./.env, then the command-line overrides (empty strings: not given). A
+/// `log_patterns` file that cannot be read is a usage error naming the flag.
 SentinelSettings load_settings(const std::string& poll, const std::string& timeout, const std::string& kubeconfig,
-                               const std::string& kube_context);
+                               const std::string& kube_context, const std::string& log_patterns = {});
 
 /// Whether a SENTINEL_* variable is set in the environment or in ./.env.
 bool setting_given(const std::string& name);
@@ -35,10 +41,24 @@ kube::ClusterConfig load_cluster(const SentinelSettings& settings);
 /// `--output`; exit 2 when invalid.
 OutputMode output_mode(const std::string& text);
 
+/// Consumers of a watch besides its output (`watch --history`): `reports` receives, before the watch starts, a
+/// subscription that includes the task-lifecycle reports and the executor to drain it on (the channel closes when
+/// the watch ends); `finished` receives the final summary and whether the watch was interrupted.
+struct WatchHooks {
+  std::function<void(boost::asio::any_io_executor, ReportSubscription)> reports;
+  std::function<void(const WatchSummary&, bool interrupted)> finished;
+  /// Acts on findings (docs/interventions.md): gets its own subscription, a way to publish its INTERVENTION
+  /// reports into the watch's channel (so that they are printed, recorded and alerted like every report), and
+  /// the cluster to act on.
+  std::function<void(boost::asio::any_io_executor, ReportSubscription, std::function<void(Report)> publish,
+                     const kube::ClusterConfig&)>
+      interventions;
+};
+
 /// Watches until the workflow ends, the timeout passes (counted from program_start()), SIGINT/SIGTERM, or the
 /// output cannot be written; prints the summary last. Returns the exit status (exit_codes.hpp).
 int run_watch(const MonitoringContext& context, SentinelSettings settings, const kube::ClusterConfig& cluster,
-              OutputMode mode);
+              OutputMode mode, const WatchHooks& hooks = {});
 
 } // namespace execution_sentinel::cli
 

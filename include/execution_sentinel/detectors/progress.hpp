@@ -6,10 +6,37 @@
 
 #include <boost/json/array.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 namespace execution_sentinel {
+
+/// The health of a run in [0, 1], from the tasks that have started (docs/detectors.md, "Health"):
+///
+///     health = 1 - (failed + 0.5 * running_retries) / (succeeded + failed + running)
+///
+/// A failed task counts fully against it; a running task counts in the denominator, and against the score by
+/// half when it runs again after a failed attempt (running_retries: running tasks with more than one attempt);
+/// pending tasks (waiting to start, or not created yet) do not count at all. 1 when no task has started yet.
+/// Rounded to 3 decimals so that equal states give equal numbers.
+inline double health_score(int succeeded, int failed, int running, int running_retries) noexcept {
+    int started = succeeded + failed + running;
+    if (started <= 0) return 1.0;
+    double bad = failed + 0.5 * std::min(running_retries, running);
+    double h = 1.0 - bad / started;
+    h = std::clamp(h, 0.0, 1.0);
+    return std::round(h * 1000.0) / 1000.0;
+}
+
+/// health_score of a workflow's current state.
+inline double health_score(const WorkflowState& s) {
+    int retries = 0;
+    for (auto& t : s.tasks())
+        if (t.status == TaskStatus::running && t.attempts > 1) ++retries;
+    return health_score(s.completed(), s.failed(), s.running(), retries);
+}
 
 /// Rules (docs/detectors.md):
 ///  - when the number of succeeded tasks differs from the last one reported: "12 of 80 tasks have completed.";
@@ -18,13 +45,15 @@ namespace execution_sentinel {
 ///    completed yet, the report
 ///    says so (details.out_of_order = true, details.waiting_for) — real HyperFlow runs start sifting first;
 ///  - when every inventory task of a type has succeeded: phase completed.
-/// Each phase event is reported once (scope "phase/<type>").
+/// Each phase event is reported once (scope "phase/<type>"). Every PROGRESS report carries details.health
+/// (health_score); the last value goes to WatchSummary::health.
 class ProgressDetector {
 public:
     static constexpr std::string_view name = "progress";
 
     void on_task_changed(const WorkflowState& s, const TaskChange& c, Timestamp, ReportSink& sink) {
         const auto& task = s.tasks()[c.index];
+        health_ = health_score(s);
         if (c.phase_started) phase_started(s, task.task_type, sink);
         if (s.completed() != last_completed_) {
             last_completed_ = s.completed();
@@ -38,6 +67,7 @@ public:
             f.details["running"] = s.running();
             f.details["failed"] = s.failed();
             f.details["pending"] = s.pending();
+            f.details["health"] = health_;
             sink.emit(std::move(f));
         }
         if (c.phase_completed) phase_completed(s, task.task_type, sink);
@@ -45,11 +75,15 @@ public:
 
     /// The completed count last reported.
     int last_completed() const noexcept { return last_completed_; }
+    /// The health at the last task change (1 before any).
+    double health() const noexcept { return health_; }
+
+    void on_summary(WatchSummary& w) const { w.health = health_; }
 
 private:
     static std::string phase_label(const std::string& type) { return type.empty() ? "unnamed" : type; }
 
-    static boost::json::object phase_details(const PhaseState& ph, std::string_view event) {
+    boost::json::object phase_details(const PhaseState& ph, std::string_view event) const {
         boost::json::object d;
         d["event"] = event;
         d["phase"] = ph.task_type;
@@ -58,6 +92,7 @@ private:
         d["phase_running"] = ph.running;
         d["phase_succeeded"] = ph.succeeded;
         d["phase_failed"] = ph.failed;
+        d["health"] = health_;
         return d;
     }
 
@@ -118,6 +153,7 @@ private:
     }
 
     int last_completed_ = 0;
+    double health_ = 1.0;
 };
 
 static_assert(Detector<ProgressDetector>);

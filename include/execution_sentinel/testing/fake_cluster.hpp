@@ -11,11 +11,13 @@
 //   - pods/NAME/log (container, follow, tailLines, timestamps, sinceTime, sinceSeconds, previous, limitBytes)
 //   - pods/NAME/exec over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) running `cat`, `test`, `ls`,
 //     `echo`, `true`, `false` and `sh -c '<one of those>'` against a per-pod virtual file system
+//   - the metrics API (metrics.k8s.io/v1beta1 PodMetrics, as metrics-server serves it), or its absence
 //   - authentication by bearer token or by a client certificate signed by the cluster CA; 401 otherwise
 #ifndef EXECUTION_SENTINEL_TESTING_FAKE_CLUSTER_HPP
 #define EXECUTION_SENTINEL_TESTING_FAKE_CLUSTER_HPP
 
 #include <execution_sentinel/detail/build_mode.hpp>
+#include <execution_sentinel/testing/metrics.hpp>
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -54,6 +56,11 @@ struct FakeClusterOptions {
     /// Events queued for one watch that has not sent them yet (default 10000). A watcher that falls this far
     /// behind is disconnected, as the apiserver disconnects unresponsive watchers.
     std::size_t watch_queue_limit = 10000;
+    /// Whether the metrics API is served (default: available, as with metrics-server installed).
+    MetricsApi metrics_api = MetricsApi::available;
+    /// The `window` of PodMetrics whose usage was set without one (default 15 s, metrics-server's usual
+    /// resolution).
+    std::chrono::milliseconds metrics_window{15000};
 };
 
 /// A simulated kube-apiserver. Constructing it generates a CA, server and client certificates, binds the port
@@ -130,6 +137,16 @@ public:
     /// empty, and following streams end.
     void restart_container_log(std::string_view ns, std::string_view pod, std::string_view container);
 
+    // ------------------------------------------------------------------------------------------- metrics
+    /// Sets the usage the metrics API reports for a pod from now on (`timestamp` now, `window` as given or the
+    /// cluster's). Containers not listed report a small baseline. Only Running pods are served, only their
+    /// running containers; the usage goes with the pod when it is deleted.
+    void set_pod_usage(std::string_view ns, std::string_view pod, std::vector<ContainerUsage> containers,
+                       std::optional<std::chrono::milliseconds> window = std::nullopt);
+    /// Serves the metrics API, or answers as a cluster without it (404), with RBAC denying it (403), or with
+    /// metrics-server down (503).
+    void set_metrics_api(MetricsApi mode);
+
     // ------------------------------------------------------------------------------------------- faults
     /// Ends every open watch stream cleanly (terminating chunk), as an apiserver does at its watch timeout.
     void close_watches();
@@ -153,6 +170,7 @@ public:
     struct Stats {
         std::size_t requests = 0, gets = 0, lists = 0, watches = 0, writes = 0, execs = 0, logs = 0,
                     unauthorized = 0, injected_failures = 0, open_watches = 0;
+        std::size_t metrics = 0; ///< metrics API reads answered (get and list)
     };
     Stats stats() const;
 

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace execution_sentinel::testing {
 
@@ -227,6 +228,35 @@ inline boost::json::object field_env(std::string_view name, std::string_view pat
     return {{"name", name}, {"valueFrom", {{"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", path}}}}}};
 }
 
+/// The value of a simple quantity ("500Mi", "1Gi", "0.7", "250m") in base units; nullopt when not understood.
+inline std::optional<double> quantity_value(std::string_view q) {
+    if (q.empty()) return std::nullopt;
+    std::size_t i = 0;
+    double v = 0, scale = 0;
+    bool digits = false;
+    for (; i < q.size() && ((q[i] >= '0' && q[i] <= '9') || q[i] == '.'); ++i) {
+        if (q[i] == '.') {
+            if (scale != 0) return std::nullopt;
+            scale = 0.1;
+            continue;
+        }
+        digits = true;
+        if (scale == 0) v = v * 10 + (q[i] - '0');
+        else {
+            v += (q[i] - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (!digits) return std::nullopt;
+    const std::string_view suffix = q.substr(i);
+    static constexpr std::pair<std::string_view, double> units[] = {
+        {"", 1}, {"m", 1e-3}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
+        {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}};
+    for (const auto& [u, f] : units)
+        if (suffix == u) return v * f;
+    return std::nullopt;
+}
+
 inline boost::json::string_view str_or(const boost::json::object& o, std::string_view key,
                                        boost::json::string_view fallback = {}) {
     auto it = o.find(key);
@@ -254,7 +284,16 @@ struct TaskJobOptions {
     std::string memory_limit; ///< empty: none
     std::string node_selector = "hfmaster";
     std::optional<int> ttl_seconds_after_finished; ///< absent in the conductor, 100 upstream
+    std::optional<int> active_deadline_seconds;    ///< spec.activeDeadlineSeconds (HyperFlow sets none)
+    std::string restart_policy = "Never";          ///< the pod template's restartPolicy (HyperFlow: Never)
 };
+
+/// A request no larger than its limit (the apiserver rejects a request above the limit): `request`, or `limit`
+/// when that is smaller.
+inline std::string request_within(const std::string& request, const std::string& limit) {
+    const auto r = hyperflow_detail::quantity_value(request), l = hyperflow_detail::quantity_value(limit);
+    return r && l && *l < *r ? limit : request;
+}
 
 /// A freshly created task Job: labels `app=hyperflow` (copied from the pod template by Job defaulting), defaults
 /// (backoffLimit, completions 1, parallelism 1), template with container `test`, and an empty status.
@@ -281,13 +320,15 @@ inline boost::json::object task_job(const TaskJobOptions& o) {
                                            "\" || { echo \"Command failed with exit code $?\"; exit 1; }"}},
         {"workingDir", "/work_dir"},
         {"env", std::move(envs)},
-        {"resources", hyperflow_detail::resources(o.cpu_request, o.memory_request, o.cpu_limit, o.memory_limit)},
+        {"resources", hyperflow_detail::resources(request_within(o.cpu_request, o.cpu_limit),
+                                                  request_within(o.memory_request, o.memory_limit), o.cpu_limit,
+                                                  o.memory_limit)},
         {"volumeMounts", boost::json::array{{{"name", "my-pvc-nfs"}, {"mountPath", "/work_dir"}}}},
         {"terminationMessagePath", "/dev/termination-log"},
         {"terminationMessagePolicy", "File"},
     };
     boost::json::object pod_spec{
-        {"restartPolicy", "Never"},
+        {"restartPolicy", o.restart_policy.empty() ? std::string("Never") : o.restart_policy},
         {"containers", boost::json::array{std::move(container)}},
         {"nodeSelector", {{"hyperflow-wms/nodepool", o.node_selector}}},
         {"volumes", boost::json::array{{{"name", "my-pvc-nfs"}, {"persistentVolumeClaim", {{"claimName", "nfs"}}}}}},
@@ -316,6 +357,7 @@ inline boost::json::object task_job(const TaskJobOptions& o) {
           {"spec", std::move(pod_spec)}}},
     };
     if (o.ttl_seconds_after_finished) spec["ttlSecondsAfterFinished"] = *o.ttl_seconds_after_finished;
+    if (o.active_deadline_seconds) spec["activeDeadlineSeconds"] = *o.active_deadline_seconds;
     return {
         {"apiVersion", "batch/v1"},
         {"kind", "Job"},
@@ -616,6 +658,121 @@ inline void pod_set_terminated(boost::json::object& pod, WallTime started, WallT
     });
     // A terminated container was started once.
     for (auto& c : st["containerStatuses"].as_array()) c.as_object()["started"] = false;
+}
+
+namespace hyperflow_detail {
+
+/// The pod's first containerStatuses entry, created from the spec when absent.
+inline boost::json::object& first_container_status(boost::json::object& pod) {
+    auto& st = ensure_object(pod, "status");
+    auto& cs = st["containerStatuses"];
+    if (!cs.is_array() || cs.as_array().empty() || !cs.as_array()[0].is_object())
+        cs = container_statuses(pod, false, 0, [](const std::string&) { return boost::json::object{}; });
+    if (cs.as_array().empty()) cs.as_array().push_back(boost::json::object{{"name", "test"}});
+    return cs.as_array()[0].as_object();
+}
+
+/// Sets (or adds) the condition `type` of a pod or Job, keeping the others.
+inline void set_condition(boost::json::object& obj, boost::json::object cond) {
+    auto& st = ensure_object(obj, "status");
+    auto& cs = st["conditions"];
+    if (!cs.is_array()) cs = boost::json::array{};
+    for (auto& c : cs.as_array())
+        if (c.is_object() && c.as_object()["type"] == cond["type"]) {
+            c = std::move(cond);
+            return;
+        }
+    cs.as_array().push_back(std::move(cond));
+}
+
+} // namespace hyperflow_detail
+
+/// Evicted by the kubelet under node pressure: phase Failed, status.reason `Evicted` and `message`, condition
+/// DisruptionTarget True (reason TerminationByKubelet), the container killed (exit 137, reason Error).
+inline void pod_set_evicted(boost::json::object& pod, WallTime started, WallTime when, std::string_view message) {
+    pod_set_terminated(pod, started, when, 137, "Error");
+    auto& st = hyperflow_detail::ensure_object(pod, "status");
+    st["reason"] = "Evicted";
+    st["message"] = message;
+    hyperflow_detail::set_condition(pod, hyperflow_detail::condition("DisruptionTarget", "True", "TerminationByKubelet",
+                                                                     message, when));
+}
+
+/// The container exited (`exit_code`, `reason`) and waits to be restarted: phase Running, not ready,
+/// state.waiting CrashLoopBackOff with the kubelet's back-off message, lastState.terminated, restartCount.
+inline void pod_set_crash_loop(boost::json::object& pod, WallTime started, WallTime when, int exit_code,
+                               std::string_view reason, int restart_count, std::string_view backoff) {
+    auto& st = hyperflow_detail::ensure_object(pod, "status");
+    st["phase"] = "Running";
+    st["conditions"] = hyperflow_detail::pod_conditions(when, true, true, false, "ContainersNotReady", true);
+    auto& c = hyperflow_detail::first_container_status(pod);
+    const std::string name(hyperflow_detail::str_or(c, "name", "test"));
+    const auto* meta = pod.if_contains("metadata");
+    std::string pod_name, ns, uid;
+    if (meta && meta->is_object()) {
+        pod_name = std::string(hyperflow_detail::str_or(meta->as_object(), "name"));
+        ns = std::string(hyperflow_detail::str_or(meta->as_object(), "namespace", "default"));
+        uid = std::string(hyperflow_detail::str_or(meta->as_object(), "uid"));
+    }
+    c["ready"] = false;
+    c["started"] = false;
+    c["restartCount"] = restart_count;
+    c["lastState"] = boost::json::object{
+        {"terminated",
+         {{"exitCode", exit_code},
+          {"reason", reason.empty() ? std::string_view(exit_code == 0 ? "Completed" : "Error") : reason},
+          {"startedAt", rfc3339(started)},
+          {"finishedAt", rfc3339(when)},
+          {"containerID", "containerd://" + std::string(64, '1')}}}};
+    c["state"] = boost::json::object{
+        {"waiting",
+         {{"reason", "CrashLoopBackOff"},
+          {"message", "back-off " + std::string(backoff) + " restarting failed container=" + name + " pod=" + pod_name +
+                          "_" + ns + "(" + uid + ")"}}}};
+}
+
+/// The crashed container runs again since `when` (restartCount and lastState kept): phase Running, ready.
+inline void pod_set_restarted(boost::json::object& pod, WallTime when) {
+    auto& st = hyperflow_detail::ensure_object(pod, "status");
+    st["phase"] = "Running";
+    st["conditions"] = hyperflow_detail::pod_conditions(when, true, true, true, "", true);
+    auto& c = hyperflow_detail::first_container_status(pod);
+    c["ready"] = true;
+    c["started"] = true;
+    c["state"] = boost::json::object{{"running", {{"startedAt", rfc3339(when)}}}};
+}
+
+/// The node stopped responding: the node controller marks the pod not ready; status.reason NodeLost and a message
+/// naming the node. The phase stays as it was (no kubelet reports it any more).
+inline void pod_set_node_lost(boost::json::object& pod, WallTime when, std::string_view message) {
+    auto& st = hyperflow_detail::ensure_object(pod, "status");
+    hyperflow_detail::set_condition(pod, hyperflow_detail::condition("Ready", "False", "", "", when));
+    hyperflow_detail::set_condition(pod, hyperflow_detail::condition("ContainersReady", "False", "", "", when));
+    st["reason"] = "NodeLost";
+    st["message"] = message;
+}
+
+/// Marked for deletion: metadata.deletionTimestamp (now + grace) and deletionGracePeriodSeconds, and a
+/// DisruptionTarget condition when `disruption_reason` is given (DeletionByTaintManager, DeletionByPodGC …).
+inline void pod_mark_deleting(boost::json::object& pod, WallTime when, int grace_seconds,
+                              std::string_view disruption_reason = {}, std::string_view message = {}) {
+    auto& meta = hyperflow_detail::ensure_object(pod, "metadata");
+    meta["deletionTimestamp"] = rfc3339(when + std::chrono::seconds(grace_seconds));
+    meta["deletionGracePeriodSeconds"] = grace_seconds;
+    if (!disruption_reason.empty())
+        hyperflow_detail::set_condition(pod, hyperflow_detail::condition("DisruptionTarget", "True", disruption_reason,
+                                                                         message, when));
+}
+
+/// The Job will fail (1.31+ controller): FailureTarget True with `reason`/`message` while its pods terminate;
+/// `terminating` pods counted, none active.
+inline void job_mark_failure_target(boost::json::object& job, WallTime when, std::string_view reason,
+                                    std::string_view message, int terminating) {
+    auto& st = hyperflow_detail::ensure_object(job, "status");
+    st.erase("active");
+    st["ready"] = 0;
+    st["terminating"] = terminating;
+    hyperflow_detail::set_condition(job, hyperflow_detail::condition("FailureTarget", "True", reason, message, when, true));
 }
 
 /// The pod's phase ("" when absent).

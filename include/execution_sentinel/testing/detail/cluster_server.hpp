@@ -43,6 +43,8 @@ struct ServerConfig {
     std::size_t max_header_bytes = 64 * 1024;
     std::size_t max_body_bytes = 8 * 1024 * 1024;
     std::chrono::seconds default_watch_timeout{1800};
+    MetricsApi metrics_api = MetricsApi::available;
+    std::chrono::milliseconds metrics_window{15000};
 };
 
 /// The server. Public members are thread-safe.
@@ -79,6 +81,11 @@ public:
     void append_log(std::string_view ns, std::string_view pod, std::string_view container, std::string line,
                     std::chrono::system_clock::time_point when);
     void restart_container_log(std::string_view ns, std::string_view pod, std::string_view container);
+
+    // metrics API
+    void set_pod_usage(std::string_view ns, std::string_view pod, std::vector<ContainerUsage> containers,
+                       std::chrono::system_clock::time_point when, std::optional<std::chrono::milliseconds> window);
+    void set_metrics_api(MetricsApi mode);
 
     // faults
     void close_watches();

@@ -8,6 +8,7 @@
 
 #include <execution_sentinel/detail/build_mode.hpp>
 #include <execution_sentinel/testing/detail/list_watch.hpp>
+#include <execution_sentinel/testing/detail/metrics_api.hpp>
 #include <execution_sentinel/testing/detail/object_store.hpp>
 #include <execution_sentinel/testing/detail/pod_runtime.hpp>
 #include <execution_sentinel/testing/detail/resources.hpp>
@@ -41,7 +42,7 @@ using Response = http::response<http::string_body>;
 /// Request counters.
 struct ServerStats {
     std::size_t requests = 0, gets = 0, lists = 0, watches = 0, writes = 0, execs = 0, logs = 0, unauthorized = 0,
-                injected_failures = 0, open_watches = 0;
+                injected_failures = 0, open_watches = 0, metrics = 0;
 };
 
 /// `length` random letters and digits.
@@ -69,7 +70,15 @@ private:
 
 /// Where the path of a request points.
 struct Route {
-    enum class Kind { not_found, version, api, api_v1, apis, group, group_version, openapi, health, collection, object, log, exec, status_subresource };
+    enum class Kind {
+        not_found, version, api, api_v1, apis, group, group_version, openapi, health, collection, object, log, exec,
+        status_subresource,
+        metrics_group,         ///< /apis/metrics.k8s.io
+        metrics_group_version, ///< /apis/metrics.k8s.io/v1beta1
+        metrics_pods,          ///< …/v1beta1[/namespaces/{ns}]/pods
+        metrics_pod,           ///< …/v1beta1/namespaces/{ns}/pods/{name}
+        metrics_nodes,         ///< …/v1beta1/nodes[/{name}]
+    };
     Kind kind = Kind::not_found;
     const ResourceInfo* resource = nullptr;
     std::string namespace_, name, group;
@@ -90,6 +99,10 @@ struct ClusterState {
     std::optional<int> fail_retry_after;  ///< Retry-After seconds of the failures
     std::chrono::milliseconds delay{0};   ///< before every answer
     bool stalled = false;                 ///< watches send nothing
+    // metrics API
+    MetricsApi metrics_api = MetricsApi::available;
+    std::chrono::milliseconds metrics_window{15000};                         ///< window of unset usage
+    std::map<std::pair<std::string, std::string>, PodUsage> usage;           ///< (namespace, pod)
     ServerStats stats;
 };
 
@@ -208,6 +221,7 @@ private:
     WatchStart start_watch(const Request& req, const Route& route, const QueryParams& q, std::chrono::system_clock::time_point now);
     Decision handle_log(const Request& req, const Route& route, const QueryParams& q, std::chrono::system_clock::time_point now);
     ExecStart start_exec(const Request& req, const Route& route, const QueryParams& q);
+    Response handle_metrics(const Request& req, const Route& route, const QueryParams& q, std::chrono::system_clock::time_point now);
     ObjectFilter make_filter(const Route& route, const QueryParams& q) const;
     void forget_pod(std::string_view ns, std::string_view pod);
 

@@ -28,6 +28,8 @@ EXECUTION_SENTINEL_DECL FakeCluster::FakeCluster(FakeClusterOptions options) : o
     config.history_limit = options_.history_limit;
     config.bookmark_interval = options_.bookmark_interval;
     config.watch_queue_limit = options_.watch_queue_limit == 0 ? 1 : options_.watch_queue_limit;
+    config.metrics_api = options_.metrics_api;
+    config.metrics_window = options_.metrics_window;
     server_ = std::make_unique<detail::ClusterServer>(std::move(config));
 }
 
@@ -112,6 +114,14 @@ EXECUTION_SENTINEL_DECL void FakeCluster::restart_container_log(std::string_view
     server_->restart_container_log(ns, pod, container);
 }
 
+EXECUTION_SENTINEL_DECL void FakeCluster::set_pod_usage(std::string_view ns, std::string_view pod,
+                                                       std::vector<ContainerUsage> containers,
+                                                       std::optional<std::chrono::milliseconds> window) {
+    server_->set_pod_usage(ns, pod, std::move(containers), std::chrono::system_clock::now(), window);
+}
+
+EXECUTION_SENTINEL_DECL void FakeCluster::set_metrics_api(MetricsApi mode) { server_->set_metrics_api(mode); }
+
 EXECUTION_SENTINEL_DECL void FakeCluster::close_watches() { server_->close_watches(); }
 
 EXECUTION_SENTINEL_DECL void FakeCluster::fail_next_requests(int count, int http_status, std::optional<int> retry_after_seconds) {
@@ -137,6 +147,7 @@ EXECUTION_SENTINEL_DECL FakeCluster::Stats FakeCluster::stats() const {
     out.unauthorized = s.unauthorized;
     out.injected_failures = s.injected_failures;
     out.open_watches = s.open_watches;
+    out.metrics = s.metrics;
     return out;
 }
 

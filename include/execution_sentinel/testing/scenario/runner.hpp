@@ -14,6 +14,8 @@
 #include <boost/json/object.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -159,6 +161,7 @@ private:
         WallTime job_start{};
         WallTime pod_started{};
         bool running = false;
+        int restarts = 0; ///< container restarts of the newest pod (crash loop)
     };
 
     /// Wall seconds from the start to scenario time `t`, capped at 1e9 s (~31 years) so clock arithmetic cannot
@@ -245,6 +248,181 @@ private:
         engine_ = name;
     }
 
+    /// The metrics window: one metrics period in wall time.
+    std::chrono::milliseconds metrics_window() const {
+        return std::chrono::milliseconds(
+            std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(
+                                          std::min(scenario_.metrics_period * scenario_.time_scale, 1e9) * 1000))));
+    }
+
+    void set_usage(const Step& s) {
+        std::string pod, container = s.container;
+        if (!s.task.empty()) {
+            pod = newest_pod(task(s), s);
+            if (container.empty()) container = "test";
+        } else {
+            pod = s.pod;
+        }
+        if (!cluster_.get("pods", ns(), pod)) throw ScenarioError("pod \"" + pod + "\" not found");
+        auto& containers = usage_[pod];
+        auto it = std::find_if(containers.begin(), containers.end(), [&](auto& c) { return c.name == container; });
+        if (it == containers.end()) it = containers.insert(containers.end(), baseline_usage(container));
+        if (s.cpu_cores) it->cpu_nanocores = static_cast<std::int64_t>(std::llround(std::min(*s.cpu_cores, 1e9) * 1e9));
+        if (s.memory_mib) it->memory_bytes = static_cast<std::int64_t>(std::llround(std::min(*s.memory_mib, 1e9) * 1024)) * 1024;
+        if constexpr (requires(Cluster& c, std::string_view n, std::vector<ContainerUsage> u, std::chrono::milliseconds w) {
+                          c.set_pod_usage(n, n, u, w);
+                      })
+            cluster_.set_pod_usage(ns(), pod, containers, metrics_window());
+    }
+
+    void set_metrics_api(MetricsApi mode) {
+        if constexpr (requires(Cluster& c, MetricsApi m) { c.set_metrics_api(m); }) cluster_.set_metrics_api(mode);
+    }
+
+    void restart_log(const std::string& pod, const std::string& container) {
+        if constexpr (requires(Cluster& c, std::string_view n) { c.restart_container_log(n, n, n); })
+            cluster_.restart_container_log(ns(), pod, container);
+    }
+
+    /// The Job counts one more failed pod; it fails once the failures exceed its backoffLimit.
+    void count_job_failure(TaskState& t, WallTime when) {
+        ++t.failed;
+        bool exhausted = t.failed > t.backoff_limit;
+        modify("jobs", t.job, [&](boost::json::object& j) {
+            job_set_counts(j, 0, 0, 0, t.failed);
+            if (exhausted) job_mark_failed(j, when);
+        });
+        if (exhausted) {
+            t.finished = true;
+            emit_event_for("jobs", t.job, "BackoffLimitExceeded", "Job has reached the specified backoff limit",
+                           "Warning", when, "job-controller");
+        }
+    }
+
+    void evict_task(const Step& s, WallTime when) {
+        auto& t = task(s);
+        const auto& pod = newest_pod(t, s);
+        if (t.finished) throw ScenarioError("task \"" + s.task + "\" already finished");
+        const std::string message =
+            s.message.empty() ? "The node was low on resource: memory. Threshold quantity: 100Mi, available: 92160Ki. "
+                                "Container test was using 1543520Ki, request is 500Mi, has larger consumption of memory. "
+                              : s.message;
+        WallTime started = t.running ? t.pod_started : when;
+        // The eviction manager records the event, then kills the pod; its status follows.
+        emit_event_for("pods", pod, "Evicted", message, "Warning", when);
+        emit_event_for("pods", pod, "Killing", "Stopping container test", "Normal", when);
+        modify("pods", pod, [&](boost::json::object& p) {
+            pod_set_evicted(p, started, when, message);
+            if (auto* m = p.if_contains("metadata"); m && m->is_object()) m->as_object().erase("finalizers");
+        });
+        t.running = false;
+        count_job_failure(t, when);
+    }
+
+    void fail_job(const Step& s, WallTime when) {
+        auto& t = task(s);
+        if (t.finished) throw ScenarioError("task \"" + s.task + "\" already finished");
+        std::string message = s.message;
+        if (message.empty())
+            message = s.reason == "DeadlineExceeded" ? "Job was active longer than specified deadline"
+                                                     : "Job has reached the specified backoff limit";
+        // Pods still active (Pending or Running) are deleted by the Job controller.
+        std::vector<std::string> active;
+        for (const auto& name : t.pods) {
+            auto p = cluster_.get("pods", ns(), name);
+            if (p && (pod_phase(*p) == "Running" || pod_phase(*p) == "Pending")) active.push_back(name);
+        }
+        modify("jobs", t.job, [&](boost::json::object& j) {
+            job_mark_failure_target(j, when, s.reason, message, static_cast<int>(active.size()));
+        });
+        for (const auto& name : active) {
+            modify("pods", name, [&](boost::json::object& p) { pod_mark_deleting(p, when, 30); });
+            emit_event_for("pods", name, "Killing", "Stopping container test", "Normal", when);
+            // SIGTERM: the container exits 143.
+            WallTime started = t.running ? t.pod_started : when;
+            modify("pods", name, [&](boost::json::object& p) {
+                pod_set_terminated(p, started, when, 143, "Error");
+                if (auto* m = p.if_contains("metadata"); m && m->is_object()) m->as_object().erase("finalizers");
+            });
+        }
+        t.running = false;
+        t.failed += static_cast<int>(active.size());
+        t.finished = true;
+        modify("jobs", t.job, [&](boost::json::object& j) {
+            job_set_counts(j, 0, 0, t.succeeded, t.failed);
+            job_mark_failed(j, when, s.reason, message);
+        });
+        emit_event_for("jobs", t.job, s.reason, message, "Warning", when, "job-controller");
+        for (const auto& name : active) cluster_.remove("pods", ns(), name);
+    }
+
+    void crash_container(const Step& s, WallTime when) {
+        auto& t = task(s);
+        const auto& pod = newest_pod(t, s);
+        if (t.finished) throw ScenarioError("task \"" + s.task + "\" already finished");
+        ++t.restarts;
+        const std::string backoff = format_go_duration(std::chrono::seconds(
+            static_cast<std::int64_t>(scenario_detail::crash_loop_delay(t.restarts))));
+        WallTime started = t.running ? t.pod_started : when;
+        // The kubelet's sync records the back-off event; the status manager writes the status after it.
+        if (auto p = cluster_.get("pods", ns(), pod)) {
+            const std::string pod_ref = pod + "_" + ns() + "(" + std::string(p->at("metadata").at("uid").as_string()) + ")";
+            emit_event(*p, "BackOff", "Back-off restarting failed container test in pod " + pod_ref, "Warning", when);
+        }
+        modify("pods", pod, [&](boost::json::object& p) {
+            pod_set_crash_loop(p, started, when, s.exit_code, s.reason, t.restarts, backoff);
+        });
+        t.running = false;
+        modify("jobs", t.job, [&](boost::json::object& j) { job_set_counts(j, 1, 0, t.succeeded, t.failed); });
+    }
+
+    void restart_container(const Step& s, WallTime when) {
+        auto& t = task(s);
+        const auto& pod = newest_pod(t, s);
+        if (t.finished) throw ScenarioError("task \"" + s.task + "\" already finished");
+        restart_log(pod, "test");
+        modify("pods", pod, [&](boost::json::object& p) { pod_set_restarted(p, when); });
+        t.running = true;
+        t.pod_started = when;
+        modify("jobs", t.job, [&](boost::json::object& j) { job_set_counts(j, 1, 1, t.succeeded, t.failed); });
+        if (auto p = cluster_.get("pods", ns(), pod)) {
+            emit_event(*p, "Pulled", "Container image \"hyperflowwms/1000genome-worker:1.1-latest\" already present on machine",
+                       "Normal", when);
+            emit_event(*p, "Created", "Created container: test", "Normal", when);
+            emit_event(*p, "Started", "Started container test", "Normal", when);
+        }
+    }
+
+    void lose_node(const Step& s, WallTime when) {
+        auto& t = task(s);
+        const auto& pod = newest_pod(t, s);
+        const std::string message =
+            s.message.empty() ? "Node hfmaster-worker-1 which was running pod " + pod + " is unresponsive" : s.message;
+        modify("pods", pod, [&](boost::json::object& p) { pod_set_node_lost(p, when, message); });
+        emit_event_for("pods", pod, "NodeNotReady", "Node is not ready", "Warning", when, "node-controller");
+    }
+
+    void delete_pod(const Step& s, WallTime when) {
+        auto& t = task(s);
+        const auto& pod = newest_pod(t, s);
+        if (!cluster_.get("pods", ns(), pod)) throw ScenarioError("pod \"" + pod + "\" not found");
+        std::string message = s.message;
+        if (message.empty() && s.reason == "DeletionByTaintManager") message = "Taint manager: deleting due to NoExecute taint";
+        if (message.empty() && s.reason == "DeletionByPodGC") message = "PodGC: node no longer exists";
+        modify("pods", pod, [&](boost::json::object& p) { pod_mark_deleting(p, when, 30, s.reason, message); });
+        if (s.reason == "DeletionByTaintManager")
+            emit_event_for("pods", pod, "TaintManagerEviction", "Marking for deletion Pod " + ns() + "/" + pod, "Normal",
+                           when, "taint-eviction-controller");
+        const bool was_active = !t.finished;
+        t.running = false;
+        // The Job controller counts a pod deleted before it finished as failed, then releases its finalizer.
+        if (was_active) count_job_failure(t, when);
+        modify("pods", pod, [&](boost::json::object& p) {
+            if (auto* m = p.if_contains("metadata"); m && m->is_object()) m->as_object().erase("finalizers");
+        });
+        cluster_.remove("pods", ns(), pod);
+    }
+
     void execute(const Step& s) {
         const WallTime when = wall_time(s.at);
         switch (s.kind) {
@@ -299,9 +477,22 @@ private:
                                     "\": failed to resolve reference: pull access denied, repository does not exist "
                                     "or may require authorization"
                               : "Back-off pulling image \"" + image + "\"";
-            modify("pods", pod, [&](boost::json::object& p) { pod_set_waiting(p, when, s.reason, message); });
+            if (message.empty() && s.reason == "CreateContainerConfigError")
+                message = "configmap \"worker-config\" not found"; // HyperFlow's worker-pool ConfigMap, absent
+            if (message.empty() && s.reason == "InvalidImageName") {
+                // An image reference with an unexpanded variable, as a broken values file produces.
+                const std::string bad = "hyperflowwms/1000genome-worker:${WORKER_TAG}";
+                message = "Failed to apply default image tag \"" + bad + "\": couldn't parse image name \"" + bad +
+                          "\": invalid reference format";
+            }
+            // The kubelet records the events of the failed attempt, then writes the waiting status.
             auto p = cluster_.get("pods", ns(), pod);
-            if (p && s.reason == "ErrImagePull") {
+            if (p && s.reason == "CreateContainerConfigError") {
+                emit_event(*p, "Failed", "Error: " + message, "Warning", when);
+            } else if (p && s.reason == "InvalidImageName") {
+                emit_event(*p, "InspectFailed", message, "Warning", when);
+                emit_event(*p, "Failed", "Error: InvalidImageName", "Warning", when);
+            } else if (p && s.reason == "ErrImagePull") {
                 emit_event(*p, "Pulling", "Pulling image \"" + image + "\"", "Normal", when);
                 emit_event(*p, "Failed", "Failed to pull image \"" + image + "\": " + message, "Warning", when);
                 emit_event(*p, "Failed", "Error: ErrImagePull", "Warning", when);
@@ -311,6 +502,7 @@ private:
             } else if (p) {
                 emit_event(*p, "Failed", "Error: " + s.reason, "Warning", when);
             }
+            modify("pods", pod, [&](boost::json::object& obj) { pod_set_waiting(obj, when, s.reason, message); });
             break;
         }
         case StepKind::unschedulable: {
@@ -320,11 +512,12 @@ private:
                                       ? "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are "
                                         "available: 1 No preemption victims found for incoming pod."
                                       : s.message;
+            // The scheduler records FailedScheduling, then sets the PodScheduled condition.
+            emit_event_for("pods", pod, "FailedScheduling", message, "Warning", when, "default-scheduler");
             modify("pods", pod, [&](boost::json::object& p) {
                 pod_set_unschedulable(p, when, message);
                 if (auto* sp = p.if_contains("spec"); sp && sp->is_object()) sp->as_object().erase("nodeName");
             });
-            emit_event_for("pods", pod, "FailedScheduling", message, "Warning", when, "default-scheduler");
             break;
         }
         case StepKind::add_event: {
@@ -388,6 +581,23 @@ private:
             break;
         case StepKind::raw_watch_line: cluster_.send_raw_watch_line(s.content); break;
         case StepKind::stall_watches: cluster_.stall_watches(s.stalled); break;
+        case StepKind::set_usage:
+            if (s.task.empty() && s.pod.empty()) {
+                Step engine = s;
+                engine.pod = target_pod(s);
+                if (engine.container.empty()) engine.container = "hyperflow";
+                set_usage(engine);
+            } else {
+                set_usage(s);
+            }
+            break;
+        case StepKind::metrics_api: set_metrics_api(s.metrics_api); break;
+        case StepKind::evict_task: evict_task(s, when); break;
+        case StepKind::fail_job: fail_job(s, when); break;
+        case StepKind::crash_container: crash_container(s, when); break;
+        case StepKind::restart_container: restart_container(s, when); break;
+        case StepKind::lose_node: lose_node(s, when); break;
+        case StepKind::delete_pod: delete_pod(s, when); break;
         }
     }
 
@@ -418,6 +628,8 @@ private:
             o.backoff_limit = s.backoff_limit;
             o.cpu_limit = s.cpu_limit;
             o.memory_limit = s.memory_limit;
+            o.active_deadline_seconds = s.active_deadline_seconds;
+            o.restart_policy = s.restart_policy;
             cluster_.create("jobs", ns(), task_job(o));
             // The Job controller picks the new Job up: the selector names the assigned uid, one pod active.
             modify("jobs", o.name, [&](boost::json::object& j) {
@@ -440,11 +652,13 @@ private:
         po.uid = names_.uid();
         po.created = when;
         auto pod = task_pod(*job, po);
-        pod_set_creating(pod, when);
+        if (s.schedule) pod_set_creating(pod, when);
         cluster_.create("pods", ns(), std::move(pod));
         t.pods.push_back(po.name);
         t.running = false;
+        t.restarts = 0;
         emit_event(*job, "SuccessfulCreate", "Created pod: " + po.name, "Normal", when, "job-controller");
+        if (!s.schedule) return;
         if (auto p = cluster_.get("pods", ns(), po.name))
             emit_event(*p, "Scheduled",
                        "Successfully assigned " + ns() + "/" + po.name + " to hfmaster-worker-1", "Normal", when,
@@ -458,6 +672,9 @@ private:
         WallTime started = t.running ? t.pod_started : when;
         modify("pods", pod, [&](boost::json::object& p) {
             pod_set_terminated(p, started, when, s.exit_code, s.reason, s.message);
+            if (t.restarts > 0)
+                if (auto* cs = p["status"].as_object().if_contains("containerStatuses"); cs && cs->is_array())
+                    for (auto& c : cs->as_array()) c.as_object()["restartCount"] = t.restarts;
             if (auto* m = p.if_contains("metadata"); m && m->is_object()) m->as_object().erase("finalizers");
         });
         t.running = false;
@@ -470,17 +687,7 @@ private:
             });
             emit_event_for("jobs", t.job, "Completed", "Job completed", "Normal", when, "job-controller");
         } else {
-            ++t.failed;
-            bool exhausted = t.failed > t.backoff_limit;
-            modify("jobs", t.job, [&](boost::json::object& j) {
-                job_set_counts(j, 0, 0, 0, t.failed);
-                if (exhausted) job_mark_failed(j, when);
-            });
-            if (exhausted) {
-                t.finished = true;
-                emit_event_for("jobs", t.job, "BackoffLimitExceeded", "Job has reached the specified backoff limit",
-                               "Warning", when, "job-controller");
-            }
+            count_job_failure(t, when);
         }
     }
 
@@ -510,6 +717,7 @@ private:
     std::mutex join_mu_;
 
     std::map<std::string, TaskState> tasks_;
+    std::map<std::string, std::vector<ContainerUsage>> usage_; ///< pod → the usage set so far
     std::string engine_;
     std::string rs_uid_;
 };

@@ -9,6 +9,7 @@
 
 #include <execution_sentinel/detail/build_mode.hpp>
 #include <execution_sentinel/testing/hyperflow.hpp>
+#include <execution_sentinel/testing/metrics.hpp>
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -57,6 +58,14 @@ enum class StepKind : std::uint8_t {
     delay_responses,        ///< fault: delay every response by `wall_milliseconds` (0 ends it)
     raw_watch_line,         ///< fault: send `content` as raw bytes on every open watch
     stall_watches,          ///< fault: stop (`stalled` true) or resume sending watch events
+    set_usage,              ///< metrics API: the usage of a task's newest pod (or `pod`) container: `cpu_cores`, `memory_mib`
+    metrics_api,            ///< metrics API served, absent (404), forbidden (403) or unavailable (503): `metrics_api`
+    evict_task,             ///< the kubelet evicts the newest pod under node pressure (Failed, reason Evicted); Job counts it
+    fail_job,               ///< the Job fails with `reason` (DeadlineExceeded, BackoffLimitExceeded): active pods terminated and deleted
+    crash_container,        ///< the newest pod's container exits `exit_code` and waits in CrashLoopBackOff (restartCount + 1)
+    restart_container,      ///< the crashed container runs again (its log starts afresh; the old one is `previous`)
+    lose_node,              ///< the newest pod's node stops responding: Ready False, status.reason NodeLost, NodeNotReady event
+    delete_pod,             ///< the newest pod is deleted while running (DisruptionTarget `reason`); the Job counts it failed
 };
 
 /// The JSON name of a step kind ("start_task").
@@ -84,6 +93,14 @@ inline std::string_view step_kind_name(StepKind k) noexcept {
     case StepKind::delay_responses: return "delay_responses";
     case StepKind::raw_watch_line: return "raw_watch_line";
     case StepKind::stall_watches: return "stall_watches";
+    case StepKind::set_usage: return "set_usage";
+    case StepKind::metrics_api: return "metrics_api";
+    case StepKind::evict_task: return "evict_task";
+    case StepKind::fail_job: return "fail_job";
+    case StepKind::crash_container: return "crash_container";
+    case StepKind::restart_container: return "restart_container";
+    case StepKind::lose_node: return "lose_node";
+    case StepKind::delete_pod: return "delete_pod";
     }
     return "unknown";
 }
@@ -102,16 +119,19 @@ struct Step {
     int backoff_limit = 6;     ///< start_task: spec.backoffLimit
     std::string cpu_limit;     ///< start_task: container limit (HyperFlow sets none)
     std::string memory_limit;  ///< start_task
-    int exit_code = 0;         ///< finish_task
-    std::string reason;        ///< finish_task (terminated.reason), container_waiting, add_event
-    std::string message;       ///< finish_task, container_waiting, unschedulable, add_event
+    std::optional<int> active_deadline_seconds; ///< start_task: the Job's spec.activeDeadlineSeconds (wall seconds)
+    std::string restart_policy = "Never";       ///< start_task: the pod template's restartPolicy (Never, OnFailure)
+    bool schedule = true;      ///< start_task: the scheduler binds the new pod (false: it stays unscheduled)
+    int exit_code = 0;         ///< finish_task, crash_container
+    std::string reason;        ///< finish_task (terminated.reason), container_waiting, add_event, fail_job, delete_pod
+    std::string message;       ///< finish_task, container_waiting, unschedulable, add_event, evict_task, fail_job, lose_node
 
     // objects, files, logs, events
     std::string name;          ///< engine pod name; add_event target name
     std::string resource;      ///< create_object, add_event ("pods", "jobs")
     boost::json::object object;///< create_object
     std::string pod;           ///< write_file, remove_file, append_log (empty: engine pod)
-    std::string container;     ///< append_log
+    std::string container;     ///< append_log, set_usage
     std::string path;          ///< write_file, remove_file
     std::string content;       ///< write_file, raw_watch_line
     std::vector<std::string> lines; ///< append_log
@@ -125,6 +145,11 @@ struct Step {
     double wall_seconds = 0;          ///< refuse_connections; stall_watches/delay_responses: how long (0 = until changed)
     double wall_milliseconds = 0;     ///< delay_responses
     bool stalled = true;              ///< stall_watches
+
+    // metrics API
+    std::optional<double> cpu_cores;  ///< set_usage: CPU in cores (0.25 = "250m"); unset: unchanged
+    std::optional<double> memory_mib; ///< set_usage: memory working set in MiB; unset: unchanged
+    MetricsApi metrics_api = MetricsApi::available; ///< metrics_api
 };
 
 /// How a declared task ends.
@@ -137,6 +162,12 @@ enum class TaskOutcome : std::uint8_t {
     image_pull_failure, ///< ErrImagePull, then ImagePullBackOff, forever
     unschedulable,      ///< Pending, PodScheduled=False Unschedulable, forever
     never_started,      ///< in the inventory only: its Job is never created
+    evicted,            ///< the kubelet evicts the pod under memory pressure (Failed, Evicted); retries like `fail`
+    deadline_exceeded,  ///< the Job passes spec.activeDeadlineSeconds: Job Failed DeadlineExceeded, its pod terminated
+    crash_loop,         ///< restartPolicy OnFailure: the container crashes and restarts (CrashLoopBackOff, BackOff events)
+    container_waiting,  ///< the container never starts: waiting `waiting_reason` (CreateContainerConfigError …), forever
+    node_lost,          ///< the pod's node stops responding (NodeLost), the pod is deleted later; retries like `fail`
+    completion_lost,    ///< a hang: the pod Succeeds but the engine never hears of it (no engine log line)
 };
 
 inline std::string_view task_outcome_name(TaskOutcome o) noexcept {
@@ -149,6 +180,12 @@ inline std::string_view task_outcome_name(TaskOutcome o) noexcept {
     case TaskOutcome::image_pull_failure: return "image_pull_failure";
     case TaskOutcome::unschedulable: return "unschedulable";
     case TaskOutcome::never_started: return "never_started";
+    case TaskOutcome::evicted: return "evicted";
+    case TaskOutcome::deadline_exceeded: return "deadline_exceeded";
+    case TaskOutcome::crash_loop: return "crash_loop";
+    case TaskOutcome::container_waiting: return "container_waiting";
+    case TaskOutcome::node_lost: return "node_lost";
+    case TaskOutcome::completion_lost: return "completion_lost";
     }
     return "unknown";
 }
@@ -171,6 +208,19 @@ struct TaskDecl {
     std::string cpu_limit;
     std::optional<double> expected_duration; ///< inventory, scenario seconds; default: the type's expected duration
     bool in_inventory = true;
+    std::string message;       ///< unschedulable, image_pull_failure, container_waiting, evicted: the cluster's message
+    std::string waiting_reason = "CreateContainerConfigError"; ///< container_waiting
+    std::optional<double> active_deadline; ///< the Job's activeDeadlineSeconds, scenario seconds from `start`
+                                           ///< (deadline_exceeded: default pending + duration)
+    double delete_after = 300; ///< node_lost: scenario seconds from NodeLost to the pod's deletion (toleration)
+    std::vector<std::string> log_tail; ///< last lines of the task log before each failure (empty: realistic defaults)
+    // Usage over time for the metrics API, sampled every Scenario::metrics_period while the container runs.
+    std::optional<double> memory_start_mib; ///< working set when the container starts (default: memory_peak_mib)
+    std::optional<double> memory_peak_mib;  ///< reached linearly at `memory_peak_at`, then flat
+    std::optional<double> memory_peak_at;   ///< scenario seconds into the run (default: `duration`)
+    std::optional<double> cpu_cores;        ///< CPU usage while running, in cores
+
+    bool has_usage() const { return memory_peak_mib || memory_start_mib || cpu_cores; }
 
     std::string effective_id() const {
         if (!id.empty()) return id;
@@ -334,6 +384,71 @@ inline Step stall_watches(double at, bool stalled = true, double for_wall_second
     s.wall_seconds = for_wall_seconds;
     return s;
 }
+/// The usage the metrics API reports for the task's newest pod, container `test` (unset values unchanged).
+inline Step set_usage(double at, std::string task, std::optional<double> cpu_cores, std::optional<double> memory_mib) {
+    auto s = make(at, StepKind::set_usage);
+    s.task = std::move(task);
+    s.cpu_cores = cpu_cores;
+    s.memory_mib = memory_mib;
+    return s;
+}
+/// The usage of `pod`'s `container` (e.g. the engine pod's `hyperflow`).
+inline Step set_pod_usage(double at, std::string pod, std::string container, std::optional<double> cpu_cores,
+                          std::optional<double> memory_mib) {
+    auto s = make(at, StepKind::set_usage);
+    s.pod = std::move(pod);
+    s.container = std::move(container);
+    s.cpu_cores = cpu_cores;
+    s.memory_mib = memory_mib;
+    return s;
+}
+inline Step metrics_api(double at, MetricsApi mode) {
+    auto s = make(at, StepKind::metrics_api);
+    s.metrics_api = mode;
+    return s;
+}
+/// Node-pressure eviction of the task's newest pod; `message` empty: the kubelet's memory-pressure message.
+inline Step evict_task(double at, std::string task, std::string message = {}) {
+    auto s = make(at, StepKind::evict_task);
+    s.task = std::move(task);
+    s.message = std::move(message);
+    return s;
+}
+/// The task's Job fails with `reason` (its active pods are terminated and deleted).
+inline Step fail_job(double at, std::string task, std::string reason = "BackoffLimitExceeded", std::string message = {}) {
+    auto s = make(at, StepKind::fail_job);
+    s.task = std::move(task);
+    s.reason = std::move(reason);
+    s.message = std::move(message);
+    return s;
+}
+inline Step deadline_exceeded(double at, std::string task) { return fail_job(at, std::move(task), "DeadlineExceeded"); }
+inline Step crash_container(double at, std::string task, int exit_code = 1) {
+    auto s = make(at, StepKind::crash_container);
+    s.task = std::move(task);
+    s.exit_code = exit_code;
+    s.reason = "Error";
+    return s;
+}
+inline Step restart_container(double at, std::string task) {
+    auto s = make(at, StepKind::restart_container);
+    s.task = std::move(task);
+    return s;
+}
+inline Step lose_node(double at, std::string task, std::string message = {}) {
+    auto s = make(at, StepKind::lose_node);
+    s.task = std::move(task);
+    s.message = std::move(message);
+    return s;
+}
+/// The task's newest pod deleted while running; `reason` is its DisruptionTarget reason.
+inline Step delete_pod(double at, std::string task, std::string reason = "DeletionByTaintManager", std::string message = {}) {
+    auto s = make(at, StepKind::delete_pod);
+    s.task = std::move(task);
+    s.reason = std::move(reason);
+    s.message = std::move(message);
+    return s;
+}
 } // namespace step
 
 /// The conductor's 1000genome order (wc:phases/monitoring.py): individuals 0 … frequency 4; other types 99.
@@ -379,6 +494,8 @@ public:
     std::optional<double> ttl_seconds_after_finished; ///< delete task Jobs this long after they finish
     std::optional<double> completion_at; ///< write the completion signal at this time
     int completion_exit_code = 0;
+    double metrics_period = 15;     ///< scenario seconds between the usage samples of tasks (metrics-server resolution)
+    MetricsApi metrics_api = MetricsApi::available; ///< how the cluster serves the metrics API from the start
     std::vector<TaskDecl> tasks;
     std::vector<Step> steps;
 

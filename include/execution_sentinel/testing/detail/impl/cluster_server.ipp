@@ -46,6 +46,9 @@ EXECUTION_SENTINEL_DECL ClusterServer::ClusterServer(ServerConfig config)
     namespace asio = boost::asio;
     if (config_.bearer_token.empty()) config_.bearer_token = random_token(32);
     if (config_.bookmark_interval.count() <= 0) config_.bookmark_interval = std::chrono::milliseconds(60000);
+    if (config_.metrics_window.count() <= 0) config_.metrics_window = std::chrono::milliseconds(15000);
+    state_.metrics_api = config_.metrics_api;
+    state_.metrics_window = config_.metrics_window;
     ioc_ = std::make_unique<asio::io_context>(1);
     streams_ = std::make_unique<StreamRegistry>(*ioc_, config_.watch_queue_limit);
     ssl_ctx_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
@@ -176,6 +179,23 @@ EXECUTION_SENTINEL_DECL void ClusterServer::restart_container_log(std::string_vi
     log.current.clear();
     ++log.generation;
     streams_->log_restarted(ns, pod, container);
+}
+
+// ------------------------------------------------------------------------------------------------ metrics
+EXECUTION_SENTINEL_DECL void ClusterServer::set_pod_usage(std::string_view ns, std::string_view pod,
+                                                         std::vector<ContainerUsage> containers,
+                                                         std::chrono::system_clock::time_point when,
+                                                         std::optional<std::chrono::milliseconds> window) {
+    std::lock_guard lock(mu_);
+    auto& u = state_.usage[{std::string(ns), std::string(pod)}];
+    u.timestamp = when;
+    u.window = window && window->count() > 0 ? *window : state_.metrics_window;
+    u.containers = std::move(containers);
+}
+
+EXECUTION_SENTINEL_DECL void ClusterServer::set_metrics_api(MetricsApi mode) {
+    std::lock_guard lock(mu_);
+    state_.metrics_api = mode;
 }
 
 // ------------------------------------------------------------------------------------------------ faults

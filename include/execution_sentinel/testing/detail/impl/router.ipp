@@ -89,6 +89,27 @@ EXECUTION_SENTINEL_DECL Route route_path(const std::vector<std::string>& seg) {
     } else if (n >= 1 && seg[0] == "apis") {
         if (n == 1) { r.kind = Route::Kind::apis; return r; }
         group = seg[1];
+        if (group == metrics_group) {
+            r.group = group;
+            if (n == 2) { r.kind = Route::Kind::metrics_group; return r; }
+            if (seg[2] != metrics_version) return r;
+            if (n == 3) { r.kind = Route::Kind::metrics_group_version; return r; }
+            const std::vector<std::string> m(seg.begin() + 3, seg.end());
+            if (m[0] == "nodes" && m.size() <= 2) {
+                if (m.size() == 2) r.name = m[1];
+                r.kind = Route::Kind::metrics_nodes;
+                return r;
+            }
+            if (m.size() == 1 && m[0] == "pods") { r.kind = Route::Kind::metrics_pods; return r; }
+            if (m.size() < 3 || m[0] != "namespaces" || m[1].empty() || m[2] != "pods") return r;
+            r.namespace_ = m[1];
+            if (m.size() == 3) { r.kind = Route::Kind::metrics_pods; return r; }
+            if (m.size() == 4 && !m[3].empty()) {
+                r.name = m[3];
+                r.kind = Route::Kind::metrics_pod;
+            }
+            return r;
+        }
         if (group != "batch" && group != "coordination.k8s.io") return r;
         r.group = group;
         if (n == 2) { r.kind = Route::Kind::group; return r; }
@@ -318,8 +339,23 @@ EXECUTION_SENTINEL_DECL Decision Router::dispatch(const Request& req, std::chron
         return json_response(req, http::status::ok, api_versions(config_.server_address));
     case Route::Kind::api_v1:
         return json_response(req, http::status::ok, api_resource_list("", "v1"));
-    case Route::Kind::apis:
-        return json_response(req, http::status::ok, api_group_list());
+    case Route::Kind::apis: {
+        boost::json::object groups = api_group_list();
+        // An APIService that is registered is listed even while its backend is down or forbidden.
+        if (state_.metrics_api != MetricsApi::absent) {
+            boost::json::object g = metrics_api_group();
+            g.erase("kind");
+            g.erase("apiVersion");
+            groups["groups"].as_array().push_back(std::move(g));
+        }
+        return json_response(req, http::status::ok, groups);
+    }
+    case Route::Kind::metrics_group:
+    case Route::Kind::metrics_group_version:
+    case Route::Kind::metrics_pods:
+    case Route::Kind::metrics_pod:
+    case Route::Kind::metrics_nodes:
+        return handle_metrics(req, route, q, now);
     case Route::Kind::group: {
         boost::json::object g = api_group(route.group, "v1");
         g["kind"] = "APIGroup";
@@ -404,6 +440,7 @@ EXECUTION_SENTINEL_DECL std::optional<boost::json::object> Router::remove(const 
 
 EXECUTION_SENTINEL_DECL void Router::forget_pod(std::string_view ns, std::string_view pod) {
     state_.files.erase({std::string(ns), std::string(pod)});
+    state_.usage.erase({std::string(ns), std::string(pod)});
     for (auto it = state_.logs.begin(); it != state_.logs.end();) {
         if (std::get<0>(it->first) == ns && std::get<1>(it->first) == pod) it = state_.logs.erase(it);
         else ++it;
@@ -719,6 +756,81 @@ EXECUTION_SENTINEL_DECL ExecStart Router::start_exec(const Request& req, const R
         throw StatusError(bad_request_status("unable to upgrade: none of the requested subprotocols is supported (v5.channel.k8s.io, v4.channel.k8s.io)"));
     start.frames = exec_frames(result, command, want_stdout, want_stderr, tty);
     return start;
+}
+
+// ------------------------------------------------------------------------------------------------ metrics
+EXECUTION_SENTINEL_DECL Response Router::handle_metrics(const Request& req, const Route& route, const QueryParams& q,
+                                                       std::chrono::system_clock::time_point now) {
+    using router_detail::json_response;
+    const MetricsApi mode = state_.metrics_api;
+    // Without metrics-server the group is not registered: the apiserver's own 404 for any path under it.
+    if (mode == MetricsApi::absent)
+        return status_response(req, make_status(404, "NotFound", "the server could not find the requested resource"));
+    if (route.kind == Route::Kind::metrics_group) {
+        if (req.method() != http::verb::get) return router_detail::method_not_allowed(req);
+        return json_response(req, http::status::ok, metrics_api_group());
+    }
+    const bool single = route.kind == Route::Kind::metrics_pod;
+    const std::string verb = single ? "get" : "list";
+    if (mode == MetricsApi::unavailable) return status_response(req, metrics_unavailable_status(verb));
+    if (route.kind == Route::Kind::metrics_group_version) {
+        if (req.method() != http::verb::get) return router_detail::method_not_allowed(req);
+        return json_response(req, http::status::ok, metrics_api_resource_list());
+    }
+    // metrics-server serves get and list only: no watch, no writes.
+    if (req.method() != http::verb::get || q.flag("watch")) return router_detail::method_not_allowed(req);
+    if (mode == MetricsApi::forbidden)
+        return status_response(req, metrics_forbidden_status(verb, route.namespace_, route.name));
+    if (route.kind == Route::Kind::metrics_nodes) {
+        ++state_.stats.metrics;
+        if (!route.name.empty())
+            return status_response(req, make_status(404, "NotFound", "nodemetrics.metrics.k8s.io \"" + route.name + "\" not found"));
+        boost::json::object out;
+        out["kind"] = "NodeMetricsList";
+        out["apiVersion"] = metrics_api_version;
+        out["metadata"] = boost::json::object{};
+        out["items"] = boost::json::array{};
+        return json_response(req, http::status::ok, out);
+    }
+    const ResourceInfo& pods = *find_resource("pods");
+    auto usage_of = [&](const std::string& ns, const std::string& name) -> const PodUsage* {
+        auto it = state_.usage.find({ns, name});
+        return it == state_.usage.end() ? nullptr : &it->second;
+    };
+    if (single) {
+        ++state_.stats.metrics;
+        const auto* pod = state_.store.get(pods, route.namespace_, route.name);
+        if (pod == nullptr) {
+            // metrics-server looks the pod up in its informer cache, whose lister names the resource "pod".
+            boost::json::object details;
+            details["name"] = route.name;
+            details["kind"] = "pod";
+            throw StatusError(make_status(404, "NotFound", "pod \"" + route.name + "\" not found", std::move(details)));
+        }
+        auto m = pod_metrics(*pod, usage_of(route.namespace_, route.name), now, state_.metrics_window);
+        if (!m) throw StatusError(pod_metrics_not_found_status(route.namespace_, route.name));
+        boost::json::object out;
+        out["kind"] = "PodMetrics";
+        out["apiVersion"] = metrics_api_version;
+        for (auto& kv : *m) out[kv.key()] = std::move(kv.value());
+        return json_response(req, http::status::ok, out);
+    }
+    Route as_pods = route;
+    as_pods.resource = &pods;
+    const ObjectFilter filter = make_filter(as_pods, q);
+    ++state_.stats.metrics;
+    boost::json::array items;
+    for (const auto* o : state_.store.list(pods, route.namespace_)) {
+        if (!filter.matches(*o)) continue;
+        const std::string ns = metadata_string(*o, "namespace"), name = metadata_string(*o, "name");
+        if (auto m = pod_metrics(*o, usage_of(ns, name), now, state_.metrics_window)) items.push_back(std::move(*m));
+    }
+    boost::json::object out;
+    out["kind"] = "PodMetricsList";
+    out["apiVersion"] = metrics_api_version;
+    out["metadata"] = boost::json::object{};
+    out["items"] = std::move(items);
+    return json_response(req, http::status::ok, out);
 }
 
 } // namespace execution_sentinel::testing::detail

@@ -120,13 +120,13 @@ private:
 
 
 EXECUTION_SENTINEL_DECL std::optional<StepKind> step_kind_from(std::string_view s) {
-    for (int k = 0; k <= static_cast<int>(StepKind::stall_watches); ++k)
+    for (int k = 0; k <= static_cast<int>(StepKind::delete_pod); ++k)
         if (step_kind_name(static_cast<StepKind>(k)) == s) return static_cast<StepKind>(k);
     return std::nullopt;
 }
 
 EXECUTION_SENTINEL_DECL std::optional<TaskOutcome> task_outcome_from(std::string_view s) {
-    for (int k = 0; k <= static_cast<int>(TaskOutcome::never_started); ++k)
+    for (int k = 0; k <= static_cast<int>(TaskOutcome::completion_lost); ++k)
         if (task_outcome_name(static_cast<TaskOutcome>(k)) == s) return static_cast<TaskOutcome>(k);
     return std::nullopt;
 }
@@ -142,6 +142,7 @@ EXECUTION_SENTINEL_DECL Step parse_step(const boost::json::value& v, std::size_t
     std::optional<StepKind> kind = step_kind_from(action);
     if (action == "succeed_task" || action == "fail_task" || action == "oom_kill") kind = StepKind::finish_task;
     if (action == "image_pull_failure") kind = StepKind::container_waiting;
+    if (action == "deadline_exceeded") kind = StepKind::fail_job;
     if (!kind) throw ScenarioError(f.at("action") + ": unknown action \"" + action + "\"");
     s.kind = *kind;
     auto need_task = [&] { s.task = f.required_string("task"); };
@@ -169,8 +170,14 @@ EXECUTION_SENTINEL_DECL Step parse_step(const boost::json::value& v, std::size_t
         s.backoff_limit = f.integer("backoff_limit", 6, 0, 1000);
         s.cpu_limit = f.string("cpu_limit");
         s.memory_limit = f.string("memory_limit");
+        if (auto d = f.opt_integer("active_deadline_seconds", 1, 1000000000)) s.active_deadline_seconds = static_cast<int>(*d);
+        s.restart_policy = f.string("restart_policy", "Never");
+        if (s.restart_policy != "Never" && s.restart_policy != "OnFailure")
+            throw ScenarioError(f.at("restart_policy") + ": expected \"Never\" or \"OnFailure\"");
+        s.schedule = f.boolean("schedule", true);
         break;
     case StepKind::run_task:
+    case StepKind::restart_container:
     case StepKind::delete_job: need_task(); break;
     case StepKind::finish_task:
         need_task();
@@ -252,6 +259,44 @@ EXECUTION_SENTINEL_DECL Step parse_step(const boost::json::value& v, std::size_t
         s.stalled = f.boolean("stalled", true);
         s.wall_seconds = f.non_negative("wall_seconds", 0);
         break;
+    case StepKind::set_usage:
+        s.task = f.string("task");
+        s.pod = f.string("pod");
+        if (!s.task.empty() && !s.pod.empty()) throw ScenarioError(f.path() + ": set_usage takes \"task\" or \"pod\", not both");
+        s.container = f.string("container");
+        if (!s.pod.empty() && s.container.empty()) throw ScenarioError(f.at("container") + ": missing (expected a string)");
+        if (f.has("cpu_cores")) s.cpu_cores = f.non_negative("cpu_cores", 0);
+        if (f.has("memory_mib")) s.memory_mib = f.non_negative("memory_mib", 0);
+        if (!s.cpu_cores && !s.memory_mib) throw ScenarioError(f.path() + ": set_usage needs \"cpu_cores\" or \"memory_mib\"");
+        break;
+    case StepKind::metrics_api: {
+        const std::string state = f.required_string("state");
+        auto m = metrics_api_from(state);
+        if (!m) throw ScenarioError(f.at("state") + ": expected \"available\", \"absent\", \"forbidden\" or \"unavailable\"");
+        s.metrics_api = *m;
+        break;
+    }
+    case StepKind::evict_task:
+    case StepKind::lose_node:
+        need_task();
+        s.message = f.string("message");
+        break;
+    case StepKind::fail_job:
+        need_task();
+        s.reason = action == "deadline_exceeded" ? "DeadlineExceeded" : f.string("reason", "BackoffLimitExceeded");
+        if (s.reason.empty()) throw ScenarioError(f.at("reason") + ": must not be empty");
+        s.message = f.string("message");
+        break;
+    case StepKind::crash_container:
+        need_task();
+        s.exit_code = f.integer("exit_code", 1, 1, 255);
+        s.reason = f.string("reason", "Error");
+        break;
+    case StepKind::delete_pod:
+        need_task();
+        s.reason = f.string("reason", "DeletionByTaintManager");
+        s.message = f.string("message");
+        break;
     }
     f.reject_unknown();
     return s;
@@ -284,6 +329,20 @@ EXECUTION_SENTINEL_DECL TaskDecl parse_task(const boost::json::value& v, std::si
         t.expected_duration = *e;
     }
     t.in_inventory = f.boolean("in_inventory", true);
+    t.message = f.string("message");
+    t.waiting_reason = f.string("waiting_reason", t.waiting_reason);
+    if (t.waiting_reason.empty()) throw ScenarioError(f.at("waiting_reason") + ": must not be empty");
+    if (f.has("active_deadline")) {
+        const double d = f.non_negative("active_deadline", 0);
+        if (d <= 0) throw ScenarioError(f.at("active_deadline") + ": must be positive");
+        t.active_deadline = d;
+    }
+    t.delete_after = f.non_negative("delete_after", t.delete_after);
+    t.log_tail = f.strings("log_tail");
+    if (f.has("memory_start_mib")) t.memory_start_mib = f.non_negative("memory_start_mib", 0);
+    if (f.has("memory_peak_mib")) t.memory_peak_mib = f.non_negative("memory_peak_mib", 0);
+    if (f.has("memory_peak_at")) t.memory_peak_at = f.non_negative("memory_peak_at", 0);
+    if (f.has("cpu_cores")) t.cpu_cores = f.non_negative("cpu_cores", 0);
     f.reject_unknown();
     return t;
 }
@@ -355,6 +414,16 @@ EXECUTION_SENTINEL_DECL Scenario Scenario::from_json(const boost::json::value& v
         if (!d->is_object()) throw ScenarioError(f.at("dag_order") + ": expected an object");
         Fields df(*d, f.at("dag_order"));
         for (auto& kv : d->as_object()) s.dag_order[std::string(kv.key())] = df.integer(kv.key(), 99, 0, 1000000);
+    }
+    if (auto* m = f.find("metrics")) {
+        Fields mf(*m, f.at("metrics"));
+        s.metrics_period = mf.non_negative("period", s.metrics_period);
+        if (s.metrics_period < 0.001) throw ScenarioError(mf.at("period") + ": must be at least 0.001");
+        const std::string api = mf.string("api", "available");
+        auto mode = metrics_api_from(api);
+        if (!mode) throw ScenarioError(mf.at("api") + ": expected \"available\", \"absent\", \"forbidden\" or \"unavailable\"");
+        s.metrics_api = *mode;
+        mf.reject_unknown();
     }
     TaskDecl defaults;
     if (auto* d = f.find("task_defaults")) {
