@@ -9,6 +9,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -349,4 +350,66 @@ TEST_CASE("diagnosis: memory pressure is reported before the OOM kill, and an ex
     CHECK(tail.find("OSError: [Errno 121] Remote I/O error") != std::string::npos);
     CHECK(tail.find("Command failed with exit code 1") != std::string::npos);
     CHECK(o.summary->metrics_available == std::optional<bool>(true));
+}
+
+namespace {
+
+est::Scenario inline_scenario(std::string_view json) { return est::Scenario::from_json(boost::json::parse(json)); }
+
+} // namespace
+
+TEST_CASE("diagnosis: a container that cannot be created, or whose image name is invalid, is reported at once",
+          "[integration][diagnosis]") {
+    // individuals-1 refers to a ConfigMap that does not exist; individuals-2's image name is not valid. Both wait at
+    // t = 8 s (start 2 + pending 6), forever.
+    auto scenario = inline_scenario(R"({
+      "name": "never-creatable", "namespace": "wf-1000g-20260305-150000", "time_scale": 0.02, "seed": 5,
+      "engine": {"at": 0}, "task_defaults": {"pending": 6},
+      "tasks": [
+        {"type": "individuals", "proc_id": 1, "start": 2, "outcome": "container_waiting",
+         "waiting_reason": "CreateContainerConfigError", "message": "configmap \"worker-config\" not found"},
+        {"type": "individuals", "proc_id": 2, "start": 2, "outcome": "container_waiting",
+         "waiting_reason": "InvalidImageName",
+         "message": "Failed to apply default image tag \"hyperflowwms/1000genome-worker:1.4 je\": invalid reference format"},
+        {"type": "individuals", "proc_id": 3, "start": 2, "duration": 20}
+      ]})");
+    auto o = watch(scenario, fast_settings(3s));
+    check_finished(o);
+    check_no_duplicate(o);
+    auto config = o.failures("individuals-1", "container_config");
+    REQUIRE(config.size() == 1);
+    CHECK(o.scenario_time(config[0]) >= 7);
+    CHECK(o.scenario_time(config[0]) <= 8 + 100); // 2 wall seconds at time scale 0.02
+    CHECK(Outcome::detail_string(config[0], "reason") == "CreateContainerConfigError");
+    CHECK(Outcome::detail_string(config[0], "cluster_message").find("worker-config") != std::string::npos);
+    CHECK(config[0].message.find("cannot start") != std::string::npos);
+    auto image = o.failures("individuals-2", "invalid_image");
+    REQUIRE(image.size() == 1);
+    CHECK(o.scenario_time(image[0]) <= 8 + 100);
+    CHECK(Outcome::detail_string(image[0], "reason") == "InvalidImageName");
+    // a task that never ran has no log to show
+    CHECK(evidence_of(image[0]).if_contains("log_tail") == nullptr);
+    CHECK(o.failures("individuals-3", "container_config").empty());
+    CHECK(o.failures("individuals-3", "invalid_image").empty());
+}
+
+TEST_CASE("diagnosis: a task whose machine stops answering is reported as lost, once", "[integration][diagnosis]") {
+    // frequency-2 runs from t = 8 s; its node is lost 40 s later (t = 48 s) and the pod deleted 60 s after that.
+    auto scenario = inline_scenario(R"({
+      "name": "node-lost", "namespace": "wf-1000g-20260305-151500", "time_scale": 0.02, "seed": 9,
+      "engine": {"at": 0}, "task_defaults": {"pending": 6},
+      "tasks": [
+        {"type": "frequency", "proc_id": 1, "start": 2, "duration": 30},
+        {"type": "frequency", "proc_id": 2, "start": 2, "duration": 40, "outcome": "node_lost", "delete_after": 60,
+         "failed_attempts": 1, "backoff_limit": 0}
+      ]})");
+    auto o = watch(scenario, fast_settings(4s));
+    check_finished(o);
+    check_no_duplicate(o);
+    auto lost = o.failures("frequency-2", "node_lost");
+    REQUIRE(lost.size() == 1);
+    CHECK(o.scenario_time(lost[0]) >= 47);
+    CHECK(o.scenario_time(lost[0]) <= 48 + 100);
+    CHECK(lost[0].message.find("stopped answering") != std::string::npos);
+    CHECK(o.failures("frequency-1", "node_lost").empty());
 }
