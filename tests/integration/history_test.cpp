@@ -444,6 +444,7 @@ TEST_CASE("history store contract: PostgreSQL server", "[history][postgresql]") 
     auto& server = PgServer::instance();
     if (!server.skip().empty()) {
         WARN("SKIP: PostgreSQL history store tests: " << server.skip());
+        SUCCEED("skipped (the warning above says why)");
         return;
     }
     h::PostgresHistoryStore store(server.create_database());
@@ -455,6 +456,7 @@ TEST_CASE("history: PostgreSQL migrates once with two sentinels and reconnects a
     auto& server = PgServer::instance();
     if (!server.skip().empty()) {
         WARN("SKIP: PostgreSQL history store tests: " << server.skip());
+        SUCCEED("skipped (the warning above says why)");
         return;
     }
     const auto uri = server.create_database();
@@ -959,6 +961,7 @@ CommandResult run_cli(const std::string& args, const std::string& env = "") {
 TEST_CASE("execution-sentinel history answers from a real SQLite file", "[history][cli]") {
     if (!fs::exists(EXECUTION_SENTINEL_BINARY_DIR "/tools/execution-sentinel/execution-sentinel")) {
         WARN("SKIP: the execution-sentinel program is not built");
+        SUCCEED("skipped (the warning above says why)");
         return;
     }
     TempDir dir;

@@ -580,6 +580,7 @@ TEST_CASE("serve http: promtool check metrics accepts the scraped text", "[serve
     const std::string promtool = "/usr/bin/promtool";
     if (::access(promtool.c_str(), X_OK) != 0) {
         WARN("SKIP: promtool is not installed (apt-get install prometheus)");
+        SUCCEED("skipped (the warning above says why)");
         SUCCEED("skipped");
         return;
     }
@@ -608,6 +609,7 @@ TEST_CASE("serve http: a real Prometheus server scrapes the sentinel", "[serve][
     const std::string prometheus = "/usr/bin/prometheus";
     if (::access(prometheus.c_str(), X_OK) != 0) {
         WARN("SKIP: prometheus is not installed (apt-get install prometheus)");
+        SUCCEED("skipped (the warning above says why)");
         SUCCEED("skipped");
         return;
     }
@@ -632,6 +634,7 @@ TEST_CASE("serve http: a real Prometheus server scrapes the sentinel", "[serve][
     if (!wait_for([&] { return fetch(prom_port, get("/-/ready")).result_int() == 200; }, 30s)) {
         if (!prom.running()) {
             WARN("SKIP: prometheus cannot start here: " << read_file(dir / "prometheus.log"));
+            SUCCEED("skipped (the warning above says why)");
             SUCCEED("skipped");
             std::filesystem::remove_all(dir);
             return;

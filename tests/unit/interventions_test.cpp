@@ -128,7 +128,8 @@ TEST_CASE("a report without a usable object name has no target", "[interventions
     es::InterventionPlanner planner(delete_stuck());
     auto none = stall("a", "");
     CHECK(planner.plan(none, at(0)).verdict == es::InterventionPlan::Verdict::no_target);
-    for (auto bad : {"../secrets", "A-Upper", "pod name", "-leading", std::string(254, 'a').c_str()})
+    const std::vector<std::string> bad_names{"../secrets", "A-Upper", "pod name", "-leading", std::string(254, 'a')};
+    for (const auto& bad : bad_names)
         CHECK(planner.plan(stall("b", bad), at(0)).verdict == es::InterventionPlan::Verdict::no_target);
     auto suspend = delete_stuck();
     suspend.policies[0].action = es::InterventionAction::suspend_job;
