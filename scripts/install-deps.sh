@@ -18,6 +18,8 @@ packages=(
   prometheus
   # real alert receivers for the alert tests: Alertmanager and an SMTP server for its e-mail receiver
   prometheus-alertmanager python3-aiosmtpd
+  # the live page of `serve` is loaded and checked in headless Chromium
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -27,6 +29,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # CI (ES_CLEAN_BUILDS=1): the downloaded packages are not needed again; their disk is.
+  if [ "${ES_CLEAN_BUILDS:-0}" = 1 ]; then $SUDO apt-get clean; fi
 else
   echo "all build and test dependencies are installed"
 fi

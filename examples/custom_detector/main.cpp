@@ -58,7 +58,7 @@ public:
             f.scope = task->key;
             f.fingerprint = "image";
             f.message = "Task " + task->name + " cannot start because its software image cannot be downloaded.";
-            f.details["reason"] = c.state.reason;
+            f.details["reason"] = c.state.reason.str();
             sink.emit(std::move(f));
         }
     }

@@ -164,7 +164,7 @@ public:
     /// True when every requirement holds. An empty selector matches everything.
     bool matches(const kube::Labels& labels) const noexcept {
         for (auto& r : requirements_) {
-            const std::string* v = labels.find(r.key);
+            const auto* v = labels.find(r.key);
             bool in_values = false;
             if (v)
                 for (auto& x : r.values) in_values = in_values || x == *v;

@@ -97,8 +97,9 @@ public:
     bool emit(Finding f) {
         if (f.scope.empty()) f.scope = f.task_name.empty() ? "workflow" : "task/" + f.task_name;
         auto key = ledger_key(f.type, f.scope, f.fingerprint);
-        if (!ledger_.insert(std::move(key)).second) return false;
+        if (!ledger_.insert(key).second) return false;
         Report r;
+        r.key = std::move(key);
         r.type = f.type;
         r.severity = f.severity;
         r.sequence = ++sequence_;
@@ -109,6 +110,7 @@ public:
         r.total_tasks = total_;
         r.message = std::move(f.message);
         r.details = std::move(f.details);
+        if (late_) r.details["late"] = true;
         r.evidence_request = std::move(f.evidence_request);
         ++counts_[r.type];
         pending_.push_back(std::move(r));
@@ -141,6 +143,13 @@ public:
         ledger_.insert(keys.begin(), keys.end());
         if (last_sequence > sequence_) sequence_ = last_sequence;
     }
+    /// The report counts of a restored run (added to what this sink counted).
+    void restore_counts(const std::map<ReportType, int>& counts) {
+        for (auto& [t, n] : counts) counts_[t] += n;
+    }
+    /// While set, every report is marked `details.late = true`: it became due while nobody watched (a restart).
+    void set_late(bool late) noexcept { late_ = late; }
+    bool late() const noexcept { return late_; }
 
 private:
     static std::string ledger_key(ReportType t, std::string_view scope, std::string_view fp) {
@@ -159,6 +168,7 @@ private:
     Timestamp now_{};
     int completed_ = 0;
     int total_ = 0;
+    bool late_ = false;
 };
 
 // ------------------------------------------------------------------------------------------- hooks
@@ -204,6 +214,14 @@ concept HasMetricsHook = requires(D& d, const WorkflowState& s, const MetricsSam
 };
 template <class D>
 concept HasSummaryHook = requires(const D& d, WatchSummary& w) { d.on_summary(w); };
+/// Optional: state that must survive a restart (checkpoint.hpp) — what the detector cannot learn again from the
+/// cluster, such as the number of outages so far or the stall tiers already reported. `restore_checkpoint`
+/// gets what `save_checkpoint` wrote (read it as outside input: it throws CheckpointError when it is wrong).
+template <class D>
+concept HasCheckpointHooks = requires(const D& cd, D& d, boost::json::object& out, const boost::json::object& in) {
+    cd.save_checkpoint(out);
+    d.restore_checkpoint(in);
+};
 
 /// The required part: a movable object type with a static name, implementing at least one hook.
 template <class D>

@@ -4,11 +4,13 @@
 #ifndef EXECUTION_SENTINEL_MONITOR_HPP
 #define EXECUTION_SENTINEL_MONITOR_HPP
 
+#include <execution_sentinel/checkpoint.hpp>
 #include <execution_sentinel/context.hpp>
 #include <execution_sentinel/detector.hpp>
 #include <execution_sentinel/detectors/completion.hpp>
 #include <execution_sentinel/detectors/connectivity.hpp>
 #include <execution_sentinel/detectors/engine_log.hpp>
+#include <execution_sentinel/detectors/eta.hpp>
 #include <execution_sentinel/detectors/mass_failure.hpp>
 #include <execution_sentinel/detectors/oom_kill.hpp>
 #include <execution_sentinel/detectors/progress.hpp>
@@ -29,6 +31,7 @@
 #include <chrono>
 #include <concepts>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -95,9 +98,19 @@ public:
 
     void on_tick(Timestamp now) {
         begin(now);
+        if (auto changes = state_.sweep(now); !changes.empty()) {
+            sink_.update_counts(state_.completed(), state_.total());
+            dispatch_changes(changes, now);
+        }
         each([&](auto& d) {
             if constexpr (HasTickHook<std::remove_cvref_t<decltype(d)>>) d.on_tick(state_, now, sink_);
         });
+        // after a restore, the first tick with every feed current ends the catching up
+        const auto& h = state_.feed_health();
+        if (catching_up_ && h.known && h.all_healthy) {
+            catching_up_ = false;
+            sink_.set_late(false);
+        }
     }
 
     /// One API call or stream attempt: `cause` says why it failed (see ApiCall).
@@ -118,6 +131,125 @@ public:
         state_.set_feed_health(std::move(health));
     }
 
+    // ------------------------------------------------------------------ checkpoints (checkpoint.hpp)
+
+    /// What must survive a restart of the watching process: the report ledger, sequence and counts, the start
+    /// (and end) of the watch, per-task facts and the detectors' own state (HasCheckpointHooks).
+    /// `pending` are the keys (Report::key) of reports made but not yet handed on (a report waiting for its
+    /// evidence): they are left out of the ledger, so that after a restart they are made again rather than lost.
+    boost::json::object checkpoint(Timestamp now, const std::set<std::string>& pending = {}) const {
+        boost::json::object cp;
+        cp["version"] = checkpoint_version;
+        cp["context_digest"] = context_digest(state_.context());
+        cp["saved_at"] = detail::es_ns(now);
+        detail::es_put_time(cp, "started_at", started_at_);
+        detail::es_put_time(cp, "finished_at", finished_at_);
+        cp["timed_out"] = timed_out_;
+        cp["sequence"] = sink_.last_sequence();
+        boost::json::object counts;
+        for (auto& [t, n] : sink_.counts()) counts[to_string(t)] = n;
+        cp["counts"] = std::move(counts);
+        boost::json::array ledger;
+        for (auto& k : sink_.ledger())
+            if (!pending.count(k)) ledger.push_back(boost::json::string(k));
+        cp["ledger"] = std::move(ledger);
+        cp["tasks"] = tasks_to_json(state_.tasks());
+        boost::json::object dets;
+        std::apply(
+            [&](const auto&... d) {
+                auto one = [&](const auto& x) {
+                    using D = std::remove_cvref_t<decltype(x)>;
+                    if constexpr (HasCheckpointHooks<D>) {
+                        boost::json::object o;
+                        x.save_checkpoint(o);
+                        dets[D::name] = std::move(o);
+                    }
+                };
+                (one(d), ...);
+            },
+            detectors_);
+        cp["detectors"] = std::move(dets);
+        return cp;
+    }
+
+    /// Resumes from a checkpoint of this run, before any input. Throws CheckpointError (naming the field) when
+    /// it is malformed, of another version, or made for another context; the monitor is then unchanged only
+    /// if the error came before any part was taken (use a fresh Monitor after a failure). Until the first tick
+    /// after the driver reports every feed current again (on_feed_health), the reports made are marked late
+    /// (details.late): they became due while nobody watched.
+    void restore(const boost::json::object& cp, Timestamp now) {
+        using detail::CheckpointFail;
+        detail::CheckpointFields f(cp, "", CheckpointFail{});
+        if (f.integer("version", 0) != checkpoint_version)
+            f.fail("version", "expected " + std::to_string(checkpoint_version));
+        if (f.string("context_digest", true) != context_digest(state_.context()))
+            f.fail("context_digest", "made for another context (a different run or a changed context file)");
+        auto ledger = f.strings("ledger");
+        if (ledger.size() > max_checkpoint_ledger) f.fail("ledger", "too many entries");
+        auto sequence = f.integer("sequence", 0);
+        std::map<ReportType, int> counts;
+        if (const auto* c = f.object("counts"))
+            for (auto& [k, v] : *c) {
+                auto t = report_type_from_string(std::string_view(k));
+                if (!t || !v.is_int64() || v.as_int64() < 0 || v.as_int64() > INT32_MAX)
+                    f.fail("counts", "bad entry '" + std::string(k).substr(0, 64) + "'");
+                counts[*t] = static_cast<int>(v.as_int64());
+            }
+        std::vector<TaskRecord> tasks;
+        if (const auto* a = f.array("tasks")) tasks = tasks_from_json(*a);
+        const boost::json::object* dets = f.object("detectors");
+        // the detectors' parts are read into copies first: a bad one leaves every detector as it was
+        std::tuple<std::optional<Ds>...> staged;
+        auto stage = [&](auto& out, const auto& current) {
+            using D = std::remove_cvref_t<decltype(current)>;
+            if constexpr (HasCheckpointHooks<D>) {
+                static_assert(std::copy_constructible<D>, "a detector with checkpoint hooks must be copyable");
+                if (!dets) return;
+                if (auto* v = dets->if_contains(D::name)) {
+                    if (!v->is_object()) f.fail("detectors." + std::string(D::name), "expected an object");
+                    out.emplace(current);
+                    out->restore_checkpoint(v->as_object());
+                }
+            }
+        };
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (stage(std::get<I>(staged), std::get<I>(detectors_)), ...);
+        }(std::index_sequence_for<Ds...>{});
+        auto started = detail::es_get_time(f, "started_at");
+        auto finished = detail::es_get_time(f, "finished_at");
+        bool timed_out = false;
+        f.boolean("timed_out", timed_out);
+        // everything read: take it over
+        auto take = [](auto& staged_one, auto& current) {
+            using D = std::remove_cvref_t<decltype(current)>;
+            if constexpr (HasCheckpointHooks<D>) {
+                static_assert(std::is_move_assignable_v<D>, "a detector with checkpoint hooks must be assignable");
+                if (staged_one) current = std::move(*staged_one);
+            }
+        };
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (take(std::get<I>(staged), std::get<I>(detectors_)), ...);
+        }(std::index_sequence_for<Ds...>{});
+        state_.restore_tasks(std::move(tasks));
+        sink_.restore_ledger(ledger, static_cast<std::uint64_t>(sequence.value_or(0)));
+        sink_.restore_counts(counts);
+        started_at_ = started ? started : std::optional<Timestamp>(now);
+        if (finished) finished_at_ = finished;
+        timed_out_ = timed_out;
+        catching_up_ = true;
+        sink_.set_late(true);
+        resumed_ = true;
+    }
+
+    /// Grows with every report made and every task change: a checkpoint is due when it moved.
+    std::uint64_t revision() const noexcept { return revision_ + sink_.last_sequence(); }
+    /// Restored from a checkpoint (restore()).
+    bool resumed() const noexcept { return resumed_; }
+    /// Restored and not yet current again: reports made now are marked late.
+    bool catching_up() const noexcept { return catching_up_; }
+    /// When the watch started (the first input, or the restored run's start).
+    std::optional<Timestamp> started_at() const noexcept { return started_at_; }
+
     void on_completion_probe(const CompletionProbe& probe, Timestamp now) {
         begin(now);
         each([&](auto& d) {
@@ -130,9 +262,17 @@ public:
     /// One line of the engine container's log, in order, each line once (the driver follows the log).
     void on_engine_log(const kube::LogLine& line, Timestamp now) {
         begin(now);
+        std::vector<TaskChange> changes; // a task's end as the engine tells it (WorkflowState::apply_engine_outcome)
+        if (auto sig = parse_engine_line(line.text); sig && sig->id &&
+                                                     (sig->kind == EngineSignal::Kind::task_finished ||
+                                                      sig->kind == EngineSignal::Kind::task_failed)) {
+            changes = state_.apply_engine_outcome({sig->task_type, sig->id->proc_id, sig->task_failed(), sig->exit_code}, now);
+            sink_.update_counts(state_.completed(), state_.total());
+        }
         each([&](auto& d) {
             if constexpr (HasEngineLogHook<std::remove_cvref_t<decltype(d)>>) d.on_engine_log(state_, line, now, sink_);
         });
+        dispatch_changes(changes, now);
     }
 
     /// One reading of the metrics API (or the news that it is not available).
@@ -173,15 +313,20 @@ public:
         s.total_tasks = state_.total();
         s.completed_tasks = state_.completed();
         s.failed_tasks = state_.failed();
+        s.vanished_tasks = state_.vanished();
         if (s.exit_code && *s.exit_code == 0) {
-            int unseen = 0; // the engine exited 0: every inventory task it ran has finished
+            int unseen = 0; // the engine exited 0: every inventory task it ran has succeeded
             for (auto& t : state_.tasks())
-                if (t.inventory_index && !t.finished()) ++unseen;
+                if (t.inventory_index && (t.active() || t.status == TaskStatus::vanished)) {
+                    ++unseen;
+                    if (t.status == TaskStatus::vanished) --s.vanished_tasks;
+                }
             s.inferred_completed = unseen;
             s.completed_tasks += unseen;
         }
         auto end = finished_at_ ? *finished_at_ : now;
         if (started_at_ && end > *started_at_) s.duration_seconds = std::chrono::duration<double>(end - *started_at_).count();
+        settle_eta(s); // the first ETA's error, once the exit code is known
         s.reports = sink_.counts();
         return s;
     }
@@ -191,6 +336,12 @@ public:
     bool timed_out() const noexcept { return timed_out_; }
 
     const WorkflowState& state() const noexcept { return state_; }
+    /// Baselines learned from past runs (baselines.hpp, history/baselines.hpp), used as the settings say
+    /// (baseline_min_samples, baseline_override_factor): every task's expectation is chosen again.
+    void set_baselines(Baselines b) {
+        state_.set_baselines(std::move(b), BaselineOptions{static_cast<std::size_t>(std::max(1, settings_.baseline_min_samples)),
+                                                           settings_.baseline_override_factor});
+    }
     const SentinelSettings& settings() const noexcept { return settings_; }
     const MonitoringContext& context() const noexcept { return state_.context(); }
     ReportSink& sink() noexcept { return sink_; }
@@ -225,6 +376,7 @@ private:
     }
 
     void dispatch_changes(const std::vector<TaskChange>& changes, Timestamp now) {
+        if (!changes.empty()) ++revision_;
         for (auto& c : changes)
             each([&](auto& d) {
                 if constexpr (HasTaskChangedHook<std::remove_cvref_t<decltype(d)>>)
@@ -253,6 +405,9 @@ private:
     std::optional<Timestamp> started_at_;
     std::optional<Timestamp> finished_at_;
     bool timed_out_ = false;
+    bool resumed_ = false;
+    bool catching_up_ = false;
+    std::uint64_t revision_ = 0;
 };
 
 /// The built-in detectors, in dispatch order.
@@ -269,6 +424,7 @@ private:
     ::execution_sentinel::StallDetector,                                                                              \
     ::execution_sentinel::MemoryPressureDetector,                                                                     \
     ::execution_sentinel::StructureDetector,                                                                          \
+    ::execution_sentinel::EtaDetector,                                                                                \
     ::execution_sentinel::CompletionDetector
 using DefaultDetectors = std::tuple<EXECUTION_SENTINEL_DEFAULT_DETECTORS>;
 

@@ -23,8 +23,10 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace execution_sentinel {
@@ -39,6 +41,7 @@ struct MonitorView {
         int pending = 0, running = 0, succeeded = 0, failed = 0;
         bool started = false;
         bool completed = false;
+        int vanished = 0; ///< ended with an unknown outcome (TaskStatus::vanished)
         friend bool operator==(const Phase&, const Phase&) = default;
     };
     /// One running task, longest-running first.
@@ -48,19 +51,21 @@ struct MonitorView {
         double elapsed_seconds = 0;
         int attempts = 0;
         std::optional<double> expected_seconds; ///< its baseline (see basis), when known
-        std::string basis; ///< "sibling_median", "expected_duration" or "" when unknown
+        std::string basis; ///< "sibling_median", "inventory", "history" or "" when unknown
         friend bool operator==(const RunningTask&, const RunningTask&) = default;
     };
 
     Timestamp at{};
     int total = 0, completed = 0, failed = 0, running = 0, pending = 0;
+    int vanished = 0; ///< tasks whose objects vanished without an end seen (finished, outcome unknown)
     std::vector<Phase> phases;
     std::vector<RunningTask> running_tasks; ///< at most ViewOptions::max_running_tasks
     int running_tasks_omitted = 0;          ///< running tasks left out of running_tasks
     /// Estimated seconds until every task has finished; nullopt when some unfinished task has no baseline.
     std::optional<double> eta_seconds;
-    /// What the ETA rests on: "sibling_median" (durations of finished tasks of the same type), "expected_duration"
-    /// (the inventory's expectations), "mixed" (both), "none" (no estimate), "done" (nothing left).
+    /// What the ETA rests on: "sibling_median" (durations of finished tasks of the same type), "inventory" (the
+    /// inventory's expected durations), "history" (durations learned from past runs, baselines.hpp), "mixed" (several
+    /// of these), "none" (no estimate), "done" (nothing left).
     std::string eta_basis = "none";
     int eta_unknown_tasks = 0; ///< unfinished tasks without a baseline
     double health = 1.0;       ///< health_score (detectors/progress.hpp)
@@ -121,16 +126,104 @@ inline std::optional<double> es_median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/// The baseline of each unfinished task for the ETA: the median run time of the succeeded tasks of its type (one is
+/// enough here: a duration measured in this run beats any other), else the task's expectation (TaskRecord::
+/// expectation: the inventory's estimate or the one learned from past runs, baselines.hpp).
+class EtaBaselines {
+public:
+    EtaBaselines(const EtaBaselines&) = delete; // last_ points into medians_
+    EtaBaselines& operator=(const EtaBaselines&) = delete;
+    EtaBaselines(const WorkflowState& state, Timestamp now) {
+        for (auto& t : state.tasks())
+            if (t.status == TaskStatus::succeeded)
+                if (auto r = t.runtime_seconds(now)) runs_[t.task_type].push_back(*r);
+    }
+
+    /// The baseline and its basis ("sibling_median", "inventory", "history"), or {nullopt, ""}.
+    std::pair<std::optional<double>, std::string> operator()(const TaskRecord& t) {
+        // tasks come by type in runs: the last type's median is kept at hand (no map look-up per task)
+        if (!last_ || last_->first != t.task_type) {
+            auto it = medians_.find(t.task_type);
+            if (it == medians_.end()) {
+                auto r = runs_.find(t.task_type);
+                it = medians_.emplace(t.task_type, r == runs_.end() ? std::nullopt : es_median(r->second)).first;
+            }
+            last_ = &*it;
+        }
+        const auto& median = last_->second;
+        if (median && *median > 0) return {median, "sibling_median"};
+        if (t.expectation.seconds && *t.expectation.seconds > 0)
+            return {t.expectation.seconds, std::string(to_string(t.expectation.basis))};
+        return {std::nullopt, ""};
+    }
+
+private:
+    std::map<std::string, std::vector<double>> runs_;
+    std::map<std::string, std::optional<double>> medians_;
+    const std::pair<const std::string, std::optional<double>>* last_ = nullptr; ///< into medians_ (stable)
+};
+
 } // namespace detail
 
+/// An ETA and what it rests on (MonitorView::eta_seconds, eta_basis, eta_unknown_tasks).
+struct EtaEstimate {
+    std::optional<double> seconds;
+    std::string basis = "none";
+    int unknown_tasks = 0;
+    friend bool operator==(const EtaEstimate&, const EtaEstimate&) = default;
+};
+
+namespace detail {
+/// estimate_eta with the baselines made already (make_view shares them).
+inline EtaEstimate es_estimate_eta(const WorkflowState& state, Timestamp now, EtaBaselines& baseline) {
+    EtaEstimate e;
+    double work = 0, longest = 0;
+    std::set<std::string> bases;
+    std::string last_basis;
+    int unfinished = 0;
+    for (auto& t : state.tasks()) {
+        if (t.finished()) continue;
+        ++unfinished;
+        auto [base, basis] = baseline(t);
+        if (!base) {
+            ++e.unknown_tasks;
+            continue;
+        }
+        if (bases.empty() || basis != last_basis) { // a look-up in `bases` only when the basis changes
+            last_basis = basis;
+            bases.insert(std::move(basis));
+        }
+        const double elapsed = t.status == TaskStatus::running ? t.runtime_seconds(now).value_or(0) : 0.0;
+        const double left = std::max(0.0, *base - elapsed);
+        work += left;
+        if (t.status == TaskStatus::running) longest = std::max(longest, left);
+    }
+    if (unfinished == 0) {
+        e.seconds = 0.0;
+        e.basis = "done";
+    } else if (e.unknown_tasks == 0) {
+        const double parallel = std::max(1, state.running());
+        e.seconds = std::max(longest, work / parallel);
+        e.basis = bases.size() == 1 ? *bases.begin() : "mixed";
+    }
+    return e;
+}
+} // namespace detail
+
+/// The ETA of `state` at `now` (pure). Each unfinished task gets a baseline (detail::EtaBaselines). A running task
+/// needs max(0, baseline − elapsed), a task not started its whole baseline. With P = max(1, running tasks) working in
+/// parallel, ETA = max(longest remaining time of a running task, total remaining work / P). When some unfinished task
+/// has no baseline, seconds is nullopt and unknown_tasks counts them. basis: "sibling_median", "inventory" or
+/// "history" when all baselines have that basis, "mixed" when they have several, "done" when nothing is left,
+/// "none" without an estimate.
+inline EtaEstimate estimate_eta(const WorkflowState& state, Timestamp now) {
+    detail::EtaBaselines baseline(state, now);
+    return detail::es_estimate_eta(state, now, baseline);
+}
+
 /// Builds a view of `state` at `now`. `report_counts` are the reports emitted per type (ReportSink::counts()),
-/// `recent` the last anomaly reports (RecentReports::items()).
-///
-/// ETA: each unfinished task gets a baseline — the median run time of the succeeded tasks of its type (one is
-/// enough here: a measured duration beats a declared one), else its expected_duration_seconds. A running task needs
-/// max(0, baseline − elapsed), a task not started its whole baseline. With P = max(1, running tasks) working in
-/// parallel, ETA = max(longest remaining time of a running task, total remaining work / P). When some unfinished
-/// task has no baseline, eta_seconds is nullopt and eta_unknown_tasks counts them.
+/// `recent` the last anomaly reports (RecentReports::items()). The ETA is estimate_eta(state, now); each running
+/// task shows the baseline it has there.
 inline MonitorView make_view(const WorkflowState& state, const std::map<ReportType, int>& report_counts,
                              std::vector<Report> recent, Timestamp now, bool finished = false, bool timed_out = false,
                              const ViewOptions& options = {}) {
@@ -141,71 +234,46 @@ inline MonitorView make_view(const WorkflowState& state, const std::map<ReportTy
     v.failed = state.failed();
     v.running = state.running();
     v.pending = state.pending();
+    v.vanished = state.vanished();
     v.finished = finished;
     v.timed_out = timed_out;
     v.health = health_score(state);
     for (auto& [type, ph] : state.phases()) {
         if (ph.total <= 0) continue;
         v.phases.push_back({ph.task_type, ph.dag_order, ph.total, ph.pending, ph.running, ph.succeeded, ph.failed,
-                            ph.started, ph.completed});
+                            ph.started, ph.completed, ph.vanished});
     }
     std::sort(v.phases.begin(), v.phases.end(), [](const auto& a, const auto& b) {
         return a.dag_order != b.dag_order ? a.dag_order < b.dag_order : a.task_type < b.task_type;
     });
 
-    std::map<std::string, std::vector<double>> runs;
-    for (auto& t : state.tasks())
-        if (t.status == TaskStatus::succeeded)
-            if (auto r = t.runtime_seconds(now)) runs[t.task_type].push_back(*r);
-    std::map<std::string, std::optional<double>> medians;
-    auto baseline = [&](const TaskRecord& t) -> std::pair<std::optional<double>, std::string> {
-        auto it = medians.find(t.task_type);
-        if (it == medians.end()) {
-            auto r = runs.find(t.task_type);
-            it = medians.emplace(t.task_type, r == runs.end() ? std::nullopt : detail::es_median(r->second)).first;
-        }
-        if (it->second && *it->second > 0) return {it->second, "sibling_median"};
-        if (t.expected_duration_seconds && *t.expected_duration_seconds > 0)
-            return {t.expected_duration_seconds, "expected_duration"};
-        return {std::nullopt, ""};
+    // The longest-running tasks: chosen among light entries (elapsed time, task), and only the ones shown are
+    // copied out (a run of 10,000 running tasks shows 50).
+    struct Running {
+        double elapsed;
+        const TaskRecord* task;
     };
-
-    double work = 0, longest = 0;
-    bool used_median = false, used_expected = false;
-    int unfinished = 0;
-    for (auto& t : state.tasks()) {
-        if (t.finished()) continue;
-        ++unfinished;
+    std::vector<Running> running;
+    running.reserve(static_cast<std::size_t>(std::max(0, state.running())));
+    for (auto& t : state.tasks())
+        if (t.status == TaskStatus::running) running.push_back({t.runtime_seconds(now).value_or(0), &t});
+    const auto shown = std::min(running.size(), options.max_running_tasks);
+    std::partial_sort(running.begin(), running.begin() + static_cast<std::ptrdiff_t>(shown), running.end(),
+                      [](const Running& a, const Running& b) {
+                          return a.elapsed != b.elapsed ? a.elapsed > b.elapsed : a.task->name < b.task->name;
+                      });
+    v.running_tasks_omitted = static_cast<int>(running.size() - shown);
+    detail::EtaBaselines baseline(state, now);
+    v.running_tasks.reserve(shown);
+    for (std::size_t i = 0; i < shown; ++i) {
+        const auto& t = *running[i].task;
         auto [base, basis] = baseline(t);
-        double elapsed = 0;
-        if (t.status == TaskStatus::running) {
-            elapsed = t.runtime_seconds(now).value_or(0);
-            v.running_tasks.push_back({t.name, t.task_type, elapsed, t.attempts, base, basis});
-        }
-        if (!base) {
-            ++v.eta_unknown_tasks;
-            continue;
-        }
-        (basis == "sibling_median" ? used_median : used_expected) = true;
-        double left = std::max(0.0, *base - elapsed);
-        work += left;
-        if (t.status == TaskStatus::running) longest = std::max(longest, left);
+        v.running_tasks.push_back({t.name, t.task_type, running[i].elapsed, t.attempts, base, std::move(basis)});
     }
-    std::sort(v.running_tasks.begin(), v.running_tasks.end(), [](const auto& a, const auto& b) {
-        return a.elapsed_seconds != b.elapsed_seconds ? a.elapsed_seconds > b.elapsed_seconds : a.name < b.name;
-    });
-    if (v.running_tasks.size() > options.max_running_tasks) {
-        v.running_tasks_omitted = static_cast<int>(v.running_tasks.size() - options.max_running_tasks);
-        v.running_tasks.resize(options.max_running_tasks);
-    }
-    if (unfinished == 0) {
-        v.eta_seconds = 0.0;
-        v.eta_basis = "done";
-    } else if (v.eta_unknown_tasks == 0) {
-        double parallel = std::max(1, state.running());
-        v.eta_seconds = std::max(longest, work / parallel);
-        v.eta_basis = used_median && used_expected ? "mixed" : used_median ? "sibling_median" : "expected_duration";
-    }
+    auto eta = detail::es_estimate_eta(state, now, baseline);
+    v.eta_seconds = eta.seconds;
+    v.eta_basis = std::move(eta.basis);
+    v.eta_unknown_tasks = eta.unknown_tasks;
     for (auto& [type, n] : report_counts)
         if (MonitorView::counts_as_anomaly(type) && n > 0) v.anomaly_counts[type] = n;
     v.recent_anomalies = std::move(recent);
@@ -221,6 +289,7 @@ inline boost::json::object to_json(const MonitorView& v) {
     o["failed"] = v.failed;
     o["running"] = v.running;
     o["pending"] = v.pending;
+    o["vanished"] = v.vanished;
     boost::json::array phases;
     for (auto& p : v.phases) {
         boost::json::object x;
@@ -231,6 +300,7 @@ inline boost::json::object to_json(const MonitorView& v) {
         x["running"] = p.running;
         x["succeeded"] = p.succeeded;
         x["failed"] = p.failed;
+        x["vanished"] = p.vanished;
         x["started"] = p.started;
         x["completed"] = p.completed;
         phases.push_back(std::move(x));

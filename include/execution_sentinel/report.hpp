@@ -136,6 +136,9 @@ struct Report {
     int total_tasks = 0;          ///< inventory size plus tasks found that the inventory does not list
     std::string message;
     boost::json::object details;
+    /// The report's identity, "<TYPE>|<scope>|<fingerprint>": the same finding has the same key in every run of
+    /// the sentinel over the same workflow run (across restarts too), so a consumer can drop a repeat by it.
+    std::string key;
     /// Set while a log tail is still to be attached (see EvidenceRequest); never serialized.
     std::optional<EvidenceRequest> evidence_request;
 
@@ -155,7 +158,7 @@ inline std::string format_timestamp(Timestamp t) { return kube::format_rfc3339(t
 inline std::optional<Timestamp> parse_rfc3339(std::string_view s) noexcept { return kube::parse_rfc3339(s); }
 
 /// {"type","severity","sequence","timestamp","task_name","task_type","completed_tasks","total_tasks",
-///  "message","details"}; `kind` repeats `type` for consumers of the original tool's field name.
+///  "message","details","key"} ("key" when set); `kind` repeats `type` for consumers of the original tool's field name.
 inline boost::json::object to_json(const Report& r) {
     boost::json::object o;
     o["type"] = to_string(r.type);
@@ -169,6 +172,7 @@ inline boost::json::object to_json(const Report& r) {
     o["total_tasks"] = r.total_tasks;
     o["message"] = r.message;
     o["details"] = r.details;
+    if (!r.key.empty()) o["key"] = r.key;
     return o;
 }
 
@@ -198,6 +202,7 @@ inline Report report_from_json(const boost::json::value& v) {
     r.total_tasks = static_cast<int>(f.integer("total_tasks", 0, INT32_MAX).value_or(0));
     f.string("message", r.message);
     if (auto* d = f.object("details")) r.details = *d;
+    f.string("key", r.key);
     return r;
 }
 

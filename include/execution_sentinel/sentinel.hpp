@@ -14,9 +14,11 @@
 #include <execution_sentinel/kube/logs.hpp>
 #include <execution_sentinel/kube/metrics.hpp>
 #include <execution_sentinel/kube/objects.hpp>
+#include <execution_sentinel/kube/shared_informer.hpp>
 #include <execution_sentinel/kube/watcher.hpp>
 
 #include <execution_sentinel/channel.hpp>
+#include <execution_sentinel/checkpoint.hpp>
 #include <execution_sentinel/context.hpp>
 #include <execution_sentinel/detector.hpp>
 #include <execution_sentinel/monitor.hpp>
@@ -50,6 +52,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -77,7 +80,13 @@ struct SentinelOptions {
     std::chrono::milliseconds tick_interval{1000};
     /// Limit of one completion-file probe (exec `cat`), connect to exit. Default 30 s; 0 = none.
     std::chrono::milliseconds exec_timeout{30'000};
-    /// Also watch the namespace's Events (OOM and scheduling evidence). Default true.
+    /// When the completion file holds an exit code while the pod or Job feed is not current (its watch is
+    /// reconnecting or relisting, or changes it received are not yet taken), COMPLETION waits at most this long
+    /// for it, so that the last tasks' ends (an OOM kill, a failure) are told first and counted in the summary.
+    /// A current feed costs no wait and no request; a feed that never worked is not waited for. Default 10 s;
+    /// 0 = no wait.
+    std::chrono::milliseconds completion_catch_up{10'000};
+    /// Also watch the namespace's Warning Events (OOM and scheduling evidence). Default true.
     bool watch_events = true;
     /// Fail at start instead of retrying: when the API server is unreachable, refuses the credentials or
     /// answers garbage before the first successful list, watch() ends by throwing the kube::Error with the
@@ -96,6 +105,30 @@ struct SentinelOptions {
     /// The snapshot Sentinel::view() returns is made again after an input at most this often (and at every
     /// tick). Default 100 ms.
     std::chrono::milliseconds view_interval{100};
+    /// Expected durations per task type learned from past runs (history/baselines.hpp: load_baselines), used by
+    /// the straggler and stall rules and the ETA as the settings say (docs/history.md, "Baselines"). Default: none.
+    Baselines baselines{};
+    /// Where the run's checkpoint lives (checkpoint.hpp: the history store, a ConfigMap, memory). When set,
+    /// watch() first loads the checkpoint under `checkpoint_key` and resumes from it — no report made before is
+    /// made again, what became due meanwhile is reported once with details.late — and saves a new one at most
+    /// every `checkpoint_interval` after a report or a task change, and at its end. A checkpoint that cannot be
+    /// read or used (malformed, made for another context, of a finished run) is logged and a fresh watch starts.
+    AnyCheckpointStore checkpoints{};
+    /// The checkpoint to resume from when the caller loaded it already (takes precedence over loading one).
+    std::optional<boost::json::object> resume_from{};
+    /// The run's key in the store; empty = checkpoint_key(context): "<namespace>/<engine pod or selector>".
+    std::string checkpoint_key{};
+    /// Saved with every checkpoint under "extra" (e.g. the history run id an application records under).
+    boost::json::object checkpoint_extra{};
+    /// Least time between two checkpoint saves. Default 200 ms.
+    std::chrono::milliseconds checkpoint_interval{200};
+    /// Feeds taken from shared informers (kube/shared_informer.hpp) instead of the Sentinel's own watches: task
+    /// pods and the engine pod from `pods`, Jobs from `jobs`, Warning Events from `events`, each selected locally by
+    /// the context's namespace and selectors (the same objects its own watch would get). Many Sentinels of one
+    /// namespace then share one list+watch per kind; relists, deletions found by a relist, connectivity failures
+    /// and the "feed current" signal reach each of them as from its own watch (docs/embedding.md, "Sharing
+    /// watches"). The informers must run (SharedInformer::run) while watch() runs. Default: none (own watches).
+    kube::SharedFeeds shared{};
 };
 
 namespace detail {
@@ -182,7 +215,9 @@ public:
           feeds_(options_.stream_settle), gate_(options_.fail_fast, options_.fail_fast_attempts),
           evidence_(evidence_limits_from(monitor_.settings().evidence_log_lines, monitor_.settings().evidence_log_bytes),
                     options_.evidence_concurrency),
-          view_throttle_(options_.view_interval), view_(std::make_shared<const MonitorView>(monitor_.view(Clock::now()))) {}
+          view_throttle_(options_.view_interval), view_(std::make_shared<const MonitorView>(monitor_.view(Clock::now()))) {
+        if (!options_.baselines.empty()) monitor_.set_baselines(options_.baselines);
+    }
 
     Sentinel(const Sentinel&) = delete;
     Sentinel& operator=(const Sentinel&) = delete;
@@ -228,6 +263,10 @@ public:
     }
     /// The core, for inspection after watch() (detector state, workflow state).
     const monitor_type& monitor() const noexcept { return monitor_; }
+    /// Whether watch() resumed from a checkpoint (SentinelOptions::checkpoints), and why not when it did not
+    /// ("" = none was found or none configured). Valid once watch() started.
+    bool resumed() const noexcept { return monitor_.resumed(); }
+    const std::string& resume_problem() const noexcept { return resume_problem_; }
     /// The engine pod the completion probe addresses now ("" until one is found).
     const std::string& engine_pod() const noexcept { return engine_pod_; }
     const kube::ClusterConfig& cluster() const noexcept { return cluster_; }
@@ -255,17 +294,20 @@ private:
         return o;
     }
 
-    /// Registers a watcher as a feed while it lives (its health is sampled at every input and tick).
-    template <class T> struct FeedRegistration {
+    /// Registers a watcher (or a shared informer's subscription) as a feed while it lives (its health is sampled
+    /// at every input and tick).
+    template <class W> struct FeedRegistration {
         Sentinel& self;
         std::string name;
-        FeedRegistration(Sentinel& s, std::string n, const kube::Watcher<T>& w) : self(s), name(std::move(n)) {
+        FeedRegistration(Sentinel& s, std::string n, const W& w) : self(s), name(std::move(n)) {
             self.samplers_[name] = [&w] {
                 return FeedSample{w.synced(), w.streaming(), w.stats().watch_requests, w.stream_events()};
             };
+            if constexpr (requires { w.pending(); }) self.pending_[name] = [&w] { return w.pending(); };
         }
         ~FeedRegistration() {
             self.samplers_.erase(name);
+            self.pending_.erase(name);
             self.feeds_.remove(name);
         }
         FeedRegistration(const FeedRegistration&) = delete;
@@ -273,7 +315,10 @@ private:
     };
 
     void sample_feeds(Timestamp now) {
-        for (auto& [name, sample] : samplers_) feeds_.sample(name, sample(), now);
+        for (auto& [name, sample] : samplers_) {
+            feeds_.sample(name, sample(), now);
+            if (feeds_.healthy(name, now)) ever_healthy_.insert(name);
+        }
         auto h = feeds_.health(now, monitor_.state().feed_health());
         if (!(h == monitor_.state().feed_health())) monitor_.on_feed_health(std::move(h), now);
     }
@@ -360,12 +405,86 @@ private:
         }
         co_return out;
     }
-    template <class F> void feed(F&& f) {
+    /// One input: the feeds' health sampled, `f` applied to the monitor, its reports published, the view made
+    /// again (when due, or always with `force_view`), the checkpoint saver woken.
+    template <class F> void feed(F&& f, bool force_view = false) {
         const auto now = Clock::now();
         sample_feeds(now);
         f(now);
         publish_reports();
-        refresh_view(now);
+        refresh_view(now, force_view);
+        if (checkpoint_wake_ && monitor_.revision() != saved_revision_) checkpoint_wake_->cancel();
+    }
+
+    std::string run_key() const {
+        return options_.checkpoint_key.empty() ? checkpoint_key(context()) : options_.checkpoint_key;
+    }
+
+    /// Loads the checkpoint and restores the monitor from it; a problem is logged and leaves a fresh watch.
+    boost::asio::awaitable<void> resume() {
+        std::optional<boost::json::object> cp = std::move(options_.resume_from);
+        options_.resume_from.reset();
+        if (!cp && options_.checkpoints) {
+            try {
+                cp = co_await options_.checkpoints.async_load(run_key());
+            } catch (const std::exception& e) {
+                resume_problem_ = std::string("the checkpoint could not be read: ") + e.what();
+            }
+        }
+        if (cp && cp->if_contains("finished_at")) {
+            resume_problem_ = "the checkpoint is of a run that finished";
+            cp.reset();
+        }
+        if (cp) {
+            try {
+                monitor_.restore(*cp, Clock::now());
+                log("sentinel: resumed run " + run_key() + " from its checkpoint (" +
+                    std::to_string(monitor_.sink().last_sequence()) + " reports made before)");
+            } catch (const CheckpointError& e) {
+                resume_problem_ = e.what();
+            }
+        }
+        if (!resume_problem_.empty()) log("sentinel: not resuming run " + run_key() + ": " + resume_problem_ + "; starting afresh");
+        saved_revision_ = monitor_.revision();
+    }
+
+    /// A checkpoint of the monitor as it is now (reports waiting for evidence left out of its ledger) to the store.
+    void save_checkpoint(Timestamp now) {
+        std::set<std::string> pending;
+        evidence_.keys(pending);
+        for (auto& r : held_final_) pending.insert(r.key);
+        auto cp = monitor_.checkpoint(now, pending);
+        cp["key"] = run_key();
+        if (!options_.checkpoint_extra.empty()) cp["extra"] = options_.checkpoint_extra;
+        saved_revision_ = monitor_.revision();
+        try {
+            options_.checkpoints.save(run_key(), std::move(cp));
+        } catch (const std::exception& e) {
+            log(std::string("sentinel: checkpoint not saved: ") + e.what());
+        }
+    }
+
+    /// Saves a checkpoint after each change, at most every options.checkpoint_interval.
+    boost::asio::awaitable<void> checkpoint_loop() {
+        if (!options_.checkpoints) co_return co_await wait_forever();
+        SteadyTimer wake(strand_);
+        checkpoint_wake_ = &wake;
+        struct Reset {
+            SteadyTimer*& p;
+            ~Reset() { p = nullptr; }
+        } reset{checkpoint_wake_};
+        const auto spacing = std::max(options_.checkpoint_interval, std::chrono::milliseconds(1));
+        for (;;) {
+            if (monitor_.revision() == saved_revision_) {
+                wake.expires_at(SteadyTimer::time_point::max());
+                co_await wake.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable)); // woken by feed()
+                co_await throw_if_cancelled();
+            }
+            wake.expires_after(spacing);
+            co_await wake.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+            co_await throw_if_cancelled();
+            if (monitor_.revision() != saved_revision_) save_checkpoint(Clock::now());
+        }
     }
 
     /// Makes the snapshot view() hands out (on the strand), at most every options.view_interval unless forced.
@@ -384,6 +503,13 @@ private:
 
     boost::asio::awaitable<WatchSummary> run();
     template <class T> boost::asio::awaitable<void> object_loop(kube::Client& client, std::string label_selector);
+    template <class T, class Source> boost::asio::awaitable<void> object_feed(Source& source);
+    template <class Source> boost::asio::awaitable<void> event_feed(Source& source, bool local_warning_filter);
+    template <class Source> boost::asio::awaitable<bool> engine_feed(Source& source, std::string& selector);
+    /// The observer a shared informer's subscription calls with every list/watch attempt of the shared watch.
+    std::function<void(const kube::WatchAttempt&)> attempt_observer(std::string feed) {
+        return [this, feed = std::move(feed)](const kube::WatchAttempt& a) { on_attempt(feed, a); };
+    }
     boost::asio::awaitable<void> event_loop(kube::Client& client);
     boost::asio::awaitable<void> engine_loop(kube::Client& client);
     boost::asio::awaitable<void> engine_log_loop(kube::Client& client);
@@ -393,6 +519,10 @@ private:
     boost::asio::awaitable<void> tick_loop();
     boost::asio::awaitable<void> timeout_loop();
     boost::asio::awaitable<detail::ProbeOutcome> probe_completion(kube::Client& client, std::string pod);
+    /// True when the pod and Job feeds are healthy (or never were) and every change they received was delivered.
+    bool task_feeds_current();
+    /// Waits (at most SentinelOptions::completion_catch_up) until task_feeds_current().
+    boost::asio::awaitable<void> catch_up_task_feeds();
 
     void set_engine_pod(std::string name) {
         if (name == engine_pod_) return;
@@ -411,6 +541,8 @@ private:
     StartupGate gate_;
     AttemptLog attempt_log_;
     std::map<std::string, std::function<FeedSample()>> samplers_; ///< live watchers, by feed name
+    std::map<std::string, std::function<bool()>> pending_; ///< shared feeds: changes received, not yet delivered
+    std::set<std::string> ever_healthy_; ///< feeds that were healthy at some time
     std::atomic<bool> started_{false};
     std::string engine_pod_;
     boost::asio::steady_timer* poll_timer_ = nullptr;
@@ -423,6 +555,10 @@ private:
     std::size_t evidence_in_flight_ = 0;
     boost::asio::steady_timer* evidence_wake_ = nullptr;
     std::vector<Report> held_final_; ///< COMPLETION / TIMEOUT waiting for the evidence reports before them
+    // Checkpoints: the monitor revision last saved, the saver's timer while it waits, its stop signal.
+    std::uint64_t saved_revision_ = 0;
+    boost::asio::steady_timer* checkpoint_wake_ = nullptr;
+    std::string resume_problem_;
     // view(): the latest snapshot, replaced on the strand, copied out under the mutex from any thread.
     ViewThrottle view_throttle_;
     mutable std::mutex view_mutex_;
@@ -452,22 +588,23 @@ template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::
     kube::Client client(strand_, cluster_, options_.client);
     client_ = &client;
     std::exception_ptr failure;
+    co_await resume();
     try {
         feed([&](Timestamp now) { monitor_.on_tick(now); }); // the monitor's clock starts now
         // The first child to finish (completion, timeout, a fatal error, or all of them on cancellation) ends
         // the group: the others are cancelled and awaited, so nothing outlives watch().
         using boost::asio::co_spawn;
         using boost::asio::deferred;
-        auto [order, e0, e1, e2, e3, e4, e5, e6, e7, e8] =
+        auto [order, e0, e1, e2, e3, e4, e5, e6, e7, e8, e9] =
             co_await boost::asio::experimental::make_parallel_group(
                 co_spawn(strand_, object_loop<kube::Pod>(client, context().task_label_selector), deferred),
                 co_spawn(strand_, object_loop<kube::Job>(client, context().task_label_selector), deferred),
                 co_spawn(strand_, event_loop(client), deferred), co_spawn(strand_, engine_loop(client), deferred),
                 co_spawn(strand_, poll_loop(client), deferred), co_spawn(strand_, tick_loop(), deferred),
                 co_spawn(strand_, timeout_loop(), deferred), co_spawn(strand_, engine_log_loop(client), deferred),
-                co_spawn(strand_, metrics_loop(client), deferred))
+                co_spawn(strand_, metrics_loop(client), deferred), co_spawn(strand_, checkpoint_loop(), deferred))
                 .async_wait(boost::asio::experimental::wait_for_one(), boost::asio::use_awaitable);
-        const std::exception_ptr errors[] = {e0, e1, e2, e3, e4, e5, e6, e7, e8};
+        const std::exception_ptr errors[] = {e0, e1, e2, e3, e4, e5, e6, e7, e8, e9};
         if (errors[order[0]]) std::rethrow_exception(errors[order[0]]);
     } catch (...) {
         failure = std::current_exception();
@@ -501,6 +638,7 @@ template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::
     evidence_finished_.clear();
     client_ = nullptr;
     refresh_view(Clock::now(), true);
+    if (options_.checkpoints) save_checkpoint(Clock::now()); // the last one (a finished run is not resumed)
     channel_.close();
     if (failure) std::rethrow_exception(failure);
     co_return monitor_.summary(Clock::now());
@@ -510,10 +648,27 @@ template <Detector... Ds>
 template <class T>
 boost::asio::awaitable<void> Sentinel<Ds...>::object_loop(kube::Client& client, std::string label_selector) {
     const std::string feed_name = std::is_same_v<T, kube::Pod> ? "pods" : "jobs";
+    std::shared_ptr<kube::SharedInformer<T>> informer;
+    if constexpr (std::is_same_v<T, kube::Pod>) informer = options_.shared.pods;
+    else informer = options_.shared.jobs;
+    if (informer) { // the task selector applied locally to the shared watch
+        // (named locals, not temporaries, in the co_await expression: g++ 12 may destroy those twice)
+        kube::ObjectFilter filter{context().namespace_, std::move(label_selector), {}};
+        auto observer = attempt_observer(feed_name);
+        auto subscription = co_await informer->subscribe(std::move(filter), std::move(observer));
+        FeedRegistration<kube::InformerSubscription<T>> registration(*this, feed_name, *subscription);
+        co_return co_await object_feed<T>(*subscription);
+    }
     kube::Watcher<T> watcher(client, context().namespace_, watch_options(feed_name, std::move(label_selector)));
-    FeedRegistration<T> registration(*this, feed_name, watcher);
+    FeedRegistration<kube::Watcher<T>> registration(*this, feed_name, watcher);
+    co_return co_await object_feed<T>(watcher);
+}
+
+template <Detector... Ds>
+template <class T, class Source>
+boost::asio::awaitable<void> Sentinel<Ds...>::object_feed(Source& source) {
     for (;;) {
-        auto ev = co_await watcher.next();
+        auto ev = co_await source.next();
         if (ev.type == kube::WatchEventType::synced) {
             feed([](Timestamp) {});
             continue;
@@ -535,12 +690,29 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::wait_for
 
 template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::event_loop(kube::Client& client) {
     if (!options_.watch_events) co_return co_await wait_forever();
-    kube::Watcher<kube::Event> watcher(client, context().namespace_, watch_options("events", {}));
-    FeedRegistration<kube::Event> registration(*this, "events", watcher);
+    // Only Warning Events are evidence (OOM kills, scheduling, back-offs, evictions): the apiserver filters the
+    // rest out (field selector type=Warning), a good part of a namespace's Event traffic.
+    if (auto informer = options_.shared.events) { // the namespace's Warning Events, from the shared watch
+        kube::ObjectFilter filter{context().namespace_, {}, {}};
+        auto observer = attempt_observer("events");
+        auto subscription = co_await informer->subscribe(std::move(filter), std::move(observer));
+        FeedRegistration<kube::InformerSubscription<kube::Event>> registration(*this, "events", *subscription);
+        co_return co_await event_feed(*subscription, true);
+    }
+    kube::Watcher<kube::Event> watcher(client, context().namespace_, watch_options("events", {}, "type=Warning"));
+    FeedRegistration<kube::Watcher<kube::Event>> registration(*this, "events", watcher);
+    co_return co_await event_feed(watcher, false);
+}
+
+template <Detector... Ds>
+template <class Source>
+boost::asio::awaitable<void> Sentinel<Ds...>::event_feed(Source& source, bool local_warning_filter) {
     for (;;) {
-        auto ev = co_await watcher.next();
+        auto ev = co_await source.next();
         // A deleted Event (expired after its TTL) is no news; neither is a sync.
         if (ev.type != kube::WatchEventType::added && ev.type != kube::WatchEventType::modified) continue;
+        // type=Warning, as the field selector of the Sentinel's own watch (a shared watch may carry more)
+        if (local_warning_filter && ev.object.type != "Warning") continue;
         feed([&](Timestamp now) { monitor_.on_event(ev.object, now); });
         if (monitor_.finished()) co_return;
     }
@@ -552,19 +724,36 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::engine_l
     for (;;) {
         // By selector (follows a restarted engine), else by name until that pod is gone (sentinel_policy.hpp).
         auto target = detail::engine_watch_target(name, selector);
+        if (auto informer = options_.shared.pods) { // the engine pod's selector (or name) applied locally
+            kube::ObjectFilter filter{context().namespace_, std::move(target.label_selector), {}};
+            if (!target.field_selector.empty()) filter.name = name;
+            auto observer = attempt_observer("engine");
+            auto subscription = co_await informer->subscribe(std::move(filter), std::move(observer));
+            FeedRegistration<kube::InformerSubscription<kube::Pod>> registration(*this, "engine", *subscription);
+            co_await engine_feed(*subscription, selector);
+            continue;
+        }
         kube::Watcher<kube::Pod> watcher(client, context().namespace_,
                                          watch_options("engine", std::move(target.label_selector),
                                                        std::move(target.field_selector)));
-        FeedRegistration<kube::Pod> registration(*this, "engine", watcher);
-        for (;;) {
-            auto ev = co_await watcher.next();
-            if (!watcher.synced()) continue;
-            set_engine_pod(detail::choose_engine_pod(watcher.store().list(), name));
-            // The named engine pod was deleted: follow its Deployment by its labels, if it has any.
-            if (auto next = detail::engine_follow_after(ev.type, ev.object, engine_pod_, selector)) {
-                selector = std::move(*next);
-                break;
-            }
+        FeedRegistration<kube::Watcher<kube::Pod>> registration(*this, "engine", watcher);
+        co_await engine_feed(watcher, selector);
+    }
+}
+
+/// Follows the engine pod through `source` until the selector to watch by changes (then returns true).
+template <Detector... Ds>
+template <class Source>
+boost::asio::awaitable<bool> Sentinel<Ds...>::engine_feed(Source& source, std::string& selector) {
+    const std::string& name = context().engine_pod_name;
+    for (;;) {
+        auto ev = co_await source.next();
+        if (!source.synced()) continue;
+        set_engine_pod(detail::choose_engine_pod(source.store().list(), name));
+        // The named engine pod was deleted: follow its Deployment by its labels, if it has any.
+        if (auto next = detail::engine_follow_after(ev.type, ev.object, engine_pod_, selector)) {
+            selector = std::move(*next);
+            co_return true;
         }
     }
 }
@@ -606,6 +795,8 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::poll_loo
     for (;;) {
         if (!engine_pod_.empty()) {
             auto outcome = co_await probe_completion(client, engine_pod_);
+            if (!monitor_.finished() && outcome.probe.file_found && parse_exit_code(outcome.probe.content))
+                co_await catch_up_task_feeds();
             feed([&](Timestamp now) {
                 monitor_.on_api_call(!outcome.api_failed, "exec completion probe", outcome.cause, now);
                 monitor_.on_completion_probe(outcome.probe, now);
@@ -618,14 +809,45 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::poll_loo
     }
 }
 
+template <Detector... Ds> bool Sentinel<Ds...>::task_feeds_current() {
+    const auto now = Clock::now();
+    sample_feeds(now);
+    for (const std::string name : {"pods", "jobs"}) {
+        // a feed that never worked (its watch forbidden, say) is not waited for: it would not come
+        if (!feeds_.healthy(name, now) && ever_healthy_.count(name)) return false;
+        if (auto it = pending_.find(name); it != pending_.end() && it->second()) return false;
+    }
+    return true;
+}
+
+template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::catch_up_task_feeds() {
+    if (options_.completion_catch_up.count() <= 0 || task_feeds_current()) co_return;
+    const auto deadline = SteadyTimer::clock_type::now() + options_.completion_catch_up;
+    SteadyTimer wait(strand_);
+    for (;;) {
+        publish_reports();
+        if (SteadyTimer::clock_type::now() >= deadline) {
+            std::string which;
+            for (auto& f : monitor_.state().feed_health().unhealthy) which += (which.empty() ? "" : ", ") + f;
+            log("sentinel: the completion file was read while the task feeds were not current (" +
+                (which.empty() ? std::string("changes not yet taken") : which) + "); telling the completion after " +
+                std::to_string(options_.completion_catch_up.count()) + " ms");
+            co_return;
+        }
+        wait.expires_after(std::chrono::milliseconds(10));
+        co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        co_await throw_if_cancelled();
+        if (monitor_.finished() || task_feeds_current()) co_return;
+    }
+}
+
 template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::tick_loop() {
     boost::asio::steady_timer timer(strand_);
     auto interval = options_.tick_interval.count() > 0 ? options_.tick_interval : std::chrono::milliseconds(1000);
     for (;;) {
         timer.expires_after(interval);
         co_await timer.async_wait(boost::asio::use_awaitable);
-        feed([&](Timestamp now) { monitor_.on_tick(now); });
-        refresh_view(Clock::now(), true);
+        feed([&](Timestamp now) { monitor_.on_tick(now); }, true); // the view made once per tick, not twice
         if (monitor_.finished()) co_return;
     }
 }
@@ -737,7 +959,11 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::metrics_
 
 template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::timeout_loop() {
     boost::asio::steady_timer timer(strand_);
-    timer.expires_after(monitor_.settings().timeout);
+    // a resumed run's limit counts from its first start
+    auto limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(monitor_.settings().timeout);
+    if (auto started = monitor_.started_at(); started && monitor_.resumed())
+        limit -= std::chrono::duration_cast<std::chrono::steady_clock::duration>(Clock::now() - *started);
+    timer.expires_after(std::max(limit, std::chrono::steady_clock::duration::zero()));
     co_await timer.async_wait(boost::asio::use_awaitable);
     feed([&](Timestamp now) { monitor_.on_timeout(now); });
 }

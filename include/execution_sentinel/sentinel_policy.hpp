@@ -588,6 +588,10 @@ public:
     }
 
     bool empty() const noexcept { return entries_.empty(); }
+    /// The keys (Report::key) of the reports waiting: made, not yet handed on.
+    template <class Set> void keys(Set& out) const {
+        for (auto& [id, e] : entries_) out.insert(e.report.key);
+    }
     std::size_t running() const noexcept { return running_; }
     std::size_t waiting() const noexcept { return waiting_.size(); }
     const EvidenceLimits& limits() const noexcept { return limits_; }

@@ -87,6 +87,12 @@ struct SentinelSettings {
     /// Evidence: the last lines of a failed task's container log, at most this many lines and bytes.
     int evidence_log_lines = 20;
     int evidence_log_bytes = 4096;
+    /// Baselines learned from past runs (docs/history.md): a task type's baseline is used only when at least this
+    /// many of its attempts succeeded in past runs (1 to 1,000,000).
+    int baseline_min_samples = 5;
+    /// A learned baseline replaces the inventory's expected duration when they are more than this factor apart,
+    /// either way (1 to 1000).
+    double baseline_override_factor = 3.0;
 
     friend bool operator==(const SentinelSettings&, const SentinelSettings&) = default;
 };
@@ -338,6 +344,8 @@ inline SentinelSettings load_settings(const EnvLookup& env, const std::map<std::
     if (auto v = get("SENTINEL_LOG_PATTERNS")) s.log_patterns_file = std::string(detail::es_trim(*v));
     integer("SENTINEL_EVIDENCE_LOG_LINES", s.evidence_log_lines, 0, 1000);
     integer("SENTINEL_EVIDENCE_LOG_BYTES", s.evidence_log_bytes, 0, 1024 * 1024);
+    integer("SENTINEL_BASELINE_MIN_SAMPLES", s.baseline_min_samples, 1, 1'000'000);
+    number("SENTINEL_BASELINE_OVERRIDE_FACTOR", s.baseline_override_factor, 1.0, 1000.0, "between 1 and 1000");
     return s;
 }
 

@@ -12,7 +12,9 @@
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -78,9 +80,13 @@ struct WatchSummary {
     std::vector<std::string> stragglers; ///< names of tasks reported as stragglers
     std::map<ReportType, int> reports;   ///< reports emitted, per type
     /// Inventory tasks not seen to finish but counted as completed because the engine exited 0 (their Jobs
-    /// finished and were deleted before the watch saw them, their last update was missed, or they ran
-    /// agglomerated in another task's Job). Included in completed_tasks.
+    /// finished and were deleted before the watch saw them — vanished ones included —, their last update was
+    /// missed, or they ran agglomerated in another task's Job). Included in completed_tasks.
     int inferred_completed = 0;
+    /// Tasks whose Job and pods were deleted before their end was seen, with no evidence left of how they ended
+    /// (TaskStatus::vanished: outcome unknown). Counted in neither completed_tasks nor failed_tasks; with exit
+    /// code 0 the inventory ones are counted completed instead (inferred_completed).
+    int vanished_tasks = 0;
     /// Health of the run in [0, 1] (health_score, detectors/progress.hpp): 1 when nothing failed; nullopt when
     /// the Monitor has no ProgressDetector.
     std::optional<double> health;
@@ -90,6 +96,18 @@ struct WatchSummary {
     std::string metrics_problem; ///< why the metrics API could not be read, as first seen; "" when it could
     ResourceUse resources;       ///< usage and peaks from the metrics API (zero without it)
     StallSummary stall;          ///< workflow and task stalls
+    /// The ETA (MonitorView::eta_seconds) at the last tick: seconds until every task has finished; 0 once the
+    /// engine wrote its exit code; nullopt when no estimate could be made (a task without any baseline).
+    std::optional<double> eta_seconds;
+    std::string eta_basis; ///< what that ETA rests on (MonitorView::eta_basis); "" when none was made
+    /// The run's whole duration as first estimated: the time into the run of the first ETA made while a task was
+    /// running, plus that ETA. nullopt when no such estimate was made.
+    std::optional<double> estimated_duration_seconds;
+    double estimated_at_seconds = 0; ///< when that estimate was made, in seconds from the start of the watch
+    std::string estimate_basis;      ///< what that estimate rested on (an eta_basis value)
+    /// At the end (the engine wrote its exit code): the estimate's error, (estimated − actual) / actual × 100,
+    /// where actual is duration_seconds. Positive: the run ended sooner than estimated. nullopt otherwise.
+    std::optional<double> eta_error_pct;
 
     /// The outcome, in order of precedence: timed out; failed on a mass failure or a non-zero exit code;
     /// succeeded on exit code 0; failed when there is no exit code at all (the watch was cancelled or ended
@@ -107,6 +125,18 @@ class SummaryFormatError : public std::invalid_argument {
 public:
     using std::invalid_argument::invalid_argument;
 };
+
+/// The estimate's error at the end (pure): (estimated − actual) / actual × 100 when the engine's exit code is known,
+/// the run was not timed out and both durations are > 0; nullopt otherwise.
+inline std::optional<double> eta_error_pct(const WatchSummary& s) {
+    if (!s.exit_code || s.timed_out || !s.estimated_duration_seconds) return std::nullopt;
+    const double estimated = *s.estimated_duration_seconds, actual = s.duration_seconds;
+    if (!(estimated > 0) || !(actual > 0) || !std::isfinite(estimated) || !std::isfinite(actual)) return std::nullopt;
+    return (estimated - actual) / actual * 100.0;
+}
+
+/// Sets `eta_error_pct` from the summary's estimate and duration (see eta_error_pct(const WatchSummary&)).
+inline void settle_eta(WatchSummary& s) { s.eta_error_pct = eta_error_pct(s); }
 
 inline boost::json::object to_json(const WatchSummary& s) {
     boost::json::object o;
@@ -127,6 +157,7 @@ inline boost::json::object to_json(const WatchSummary& s) {
     for (auto& [t, n] : s.reports) per[to_string(t)] = n;
     o["reports"] = std::move(per);
     o["inferred_completed"] = s.inferred_completed;
+    o["vanished_tasks"] = s.vanished_tasks;
     if (s.health) o["health"] = *s.health;
     else o["health"] = nullptr;
     if (s.metrics_available) o["metrics_available"] = *s.metrics_available;
@@ -154,6 +185,16 @@ inline boost::json::object to_json(const WatchSummary& s) {
     for (auto& n : s.stall.stalled_tasks) tasks.push_back(boost::json::string(n));
     st["stalled_tasks"] = std::move(tasks);
     o["stall"] = std::move(st);
+    auto optional_number = [&](std::string_view key, const std::optional<double>& v) {
+        if (v) o[key] = *v;
+        else o[key] = nullptr;
+    };
+    optional_number("eta_seconds", s.eta_seconds);
+    o["eta_basis"] = s.eta_basis;
+    optional_number("estimated_duration_seconds", s.estimated_duration_seconds);
+    o["estimated_at_seconds"] = s.estimated_at_seconds;
+    o["estimate_basis"] = s.estimate_basis;
+    optional_number("eta_error_pct", s.eta_error_pct);
     return o;
 }
 
@@ -189,6 +230,7 @@ inline WatchSummary summary_from_json(const boost::json::value& v) {
         }
     }
     f.integer("inferred_completed", s.inferred_completed);
+    if (auto n = f.integer("vanished_tasks", 0, std::numeric_limits<int>::max())) s.vanished_tasks = static_cast<int>(*n);
     if (auto h = f.number("health")) {
         if (*h < 0 || *h > 1) f.fail("health", "expected a number between 0 and 1");
         s.health = *h;
@@ -227,6 +269,25 @@ inline WatchSummary summary_from_json(const boost::json::value& v) {
         r.string("highest_tier", s.stall.highest_tier);
         r.boolean("stalled_at_end", s.stall.stalled_at_end);
         s.stall.stalled_tasks = r.strings("stalled_tasks");
+    }
+    auto non_negative_optional = [&](std::string_view key, std::optional<double>& out) {
+        if (auto d = f.number(key)) {
+            if (*d < 0) f.fail(key, "expected a number of at least 0");
+            out = *d;
+        }
+    };
+    auto basis = [&](std::string_view key, std::string& out) {
+        f.string(key, out);
+        if (out.size() > 64) f.fail(key, "longer than 64 characters");
+    };
+    non_negative_optional("eta_seconds", s.eta_seconds);
+    basis("eta_basis", s.eta_basis);
+    non_negative_optional("estimated_duration_seconds", s.estimated_duration_seconds);
+    non_negative(f, "estimated_at_seconds", s.estimated_at_seconds);
+    basis("estimate_basis", s.estimate_basis);
+    if (auto e = f.number("eta_error_pct")) {
+        if (*e < -100) f.fail("eta_error_pct", "expected a number of at least -100");
+        s.eta_error_pct = *e;
     }
     return s;
 }

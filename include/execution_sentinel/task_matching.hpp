@@ -411,6 +411,17 @@ public:
         return std::nullopt;
     }
 
+    /// Takes back a binding made before a restart (checkpoint.hpp): `group` keeps its inventory entry, which no
+    /// other group can claim.
+    void restore(const std::string& group, std::optional<std::size_t> inventory_index) {
+        TaskBinding b;
+        if (inventory_index && *inventory_index < claimed_.size()) {
+            claimed_[*inventory_index] = true;
+            b.inventory_index = inventory_index;
+        }
+        groups_[group] = b;
+    }
+
 private:
     struct Slots {
         std::vector<std::size_t> entries; // inventory indices, ascending

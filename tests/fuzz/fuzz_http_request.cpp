@@ -1,10 +1,14 @@
 // The sentinel's HTTP server input: request bytes read with the server's limits (in pieces, as a socket delivers
 // them) and routed as the server routes them; and outside text (a task type from the cluster) as a metric label
-// value and HELP text in the Prometheus exposition. Properties: every request gets a well-formed answer with a
-// status the rules allow; a complete request gets the same answer whatever the pieces; an unreadable request is a
-// 4xx; the exposition keeps one sample per line in valid UTF-8.
+// value and HELP text in the Prometheus exposition; a run's registration (POST /api/v1/runs: the bearer token, the
+// content type, the context) as serve decides it; the same bytes as a tokens file. Properties: every request gets a
+// well-formed answer with a status the rules allow; a complete request gets the same answer whatever the pieces; an
+// unreadable request is a 4xx; a registration is only accepted with the token, and its refusals never repeat what
+// was presented; the exposition keeps one sample per line in valid UTF-8; a tokens file parses to valid, distinct
+// tokens, each of which is accepted, or is refused with TokenFileError.
 #include <execution_sentinel/serve/http_server.hpp>
 #include <execution_sentinel/serve/metrics.hpp>
+#include <execution_sentinel/serve/registration.hpp>
 #include <execution_sentinel/serve/router.hpp>
 
 #include "fuzz_target.hpp"
@@ -21,6 +25,8 @@ namespace http = boost::beast::http;
 using execution_sentinel::fuzz::expect;
 
 namespace {
+
+const std::string fuzz_token = "fuzz-token-0123456789";
 
 const sv::Registry& registry() {
     static sv::Registry r;
@@ -40,7 +46,17 @@ const sv::Router& router() {
             if (auto limit = q.query("limit")) o["limit"] = *limit;
             return sv::HttpResponse::json(200, o);
         });
-        x.post("/api/v1/runs", [](const sv::RouteRequest& q) { return sv::HttpResponse::json(201, q.json_body()); });
+        // serve's registration: credentials first, then the request's content type, size and context.
+        x.post("/api/v1/runs", [](const sv::RouteRequest& q) {
+            static const std::vector<sv::ApiToken> tokens{{"ci", fuzz_token}};
+            const auto auth = sv::authorize(tokens, q.raw);
+            if (auth.decision != sv::AuthDecision::allowed) return sv::auth_refusal(auth);
+            auto check = sv::check_registration(q.raw, {"wf", "wf-b"}, 2048);
+            expect(check.context.has_value() != check.refusal.has_value(), "a registration is accepted or refused");
+            if (check.refusal) return *check.refusal;
+            expect(!check.context->engine_pod_name.empty(), "a registered run names its engine pod");
+            return sv::HttpResponse::json(201, execution_sentinel::to_json(*check.context));
+        });
         return x;
     }();
     return r;
@@ -84,6 +100,17 @@ void check_request(std::string_view data) {
     if (res.event_hub) expect(split.result->handler == "/api/v1/events", "only the event route streams");
     expect(split.consumed <= data.size(), "a request uses at most the bytes given");
     if (res.event_hub) return;
+    if (split.complete && split.result->handler == "/api/v1/runs") {
+        expect(res.status == 201 || res.status == 400 || res.status == 401 || res.status == 413 || res.status == 415,
+               "a registration is 201, 400, 401, 413 or 415");
+        if (res.status == 201)
+            expect(data.find(fuzz_token) != std::string_view::npos, "a run is registered only with the token");
+        if (res.status == 401) {
+            bool challenge = false;
+            for (const auto& [name, value] : res.headers) challenge = challenge || name == "WWW-Authenticate";
+            expect(challenge, "a 401 carries WWW-Authenticate");
+        }
+    }
 
     // The message written for the answer reads back as the same answer.
     const bool head = split.complete && data.starts_with("HEAD ");
@@ -107,6 +134,25 @@ void check_request(std::string_view data) {
     }
 }
 
+void check_tokens_file(std::string_view data) {
+    std::vector<sv::ApiToken> tokens;
+    try {
+        tokens = sv::parse_tokens_file(data, "tokens");
+    } catch (const sv::TokenFileError&) {
+        return;
+    }
+    expect(!tokens.empty(), "a tokens file that parses has a token");
+    for (const auto& t : tokens) {
+        expect(t.secret.size() >= sv::min_token_length && t.secret.size() <= sv::max_token_length,
+               "a token's length is within the bounds");
+        const auto auth = sv::authorize(tokens, "Bearer " + t.secret);
+        expect(auth.decision == sv::AuthDecision::allowed && auth.token_name == t.name, "each token is accepted as itself");
+    }
+    const auto other = sv::authorize(tokens, "Bearer " + tokens.front().secret + "x");
+    expect(other.decision == sv::AuthDecision::invalid || other.decision == sv::AuthDecision::allowed,
+           "a longer token is refused unless it is itself configured");
+}
+
 void check_exposition(std::string_view data) {
     sv::Registry r;
     const std::string text(data.substr(0, std::min<std::size_t>(data.size(), 600)));
@@ -128,6 +174,7 @@ void execution_sentinel::fuzz::fuzz_one(std::string_view data) {
     try {
         check_request(data);
         check_exposition(data);
+        check_tokens_file(data);
     } catch (const std::exception& e) {
         unexpected(e.what());
     }

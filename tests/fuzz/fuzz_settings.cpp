@@ -50,6 +50,8 @@ void check_ranges(const execution_sentinel::SentinelSettings& s) {
     expect(s.evidence_log_lines >= 0 && s.evidence_log_lines <= 1000 && s.evidence_log_bytes >= 0 &&
                s.evidence_log_bytes <= 1024 * 1024,
            "evidence bounds within range");
+    expect(s.baseline_min_samples >= 1 && s.baseline_override_factor >= 1.0 && s.baseline_override_factor <= 1000.0,
+           "baseline settings within range");
 }
 } // namespace
 

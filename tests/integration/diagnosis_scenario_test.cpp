@@ -145,16 +145,18 @@ void check_finished(const Outcome& o) {
     CHECK(o.runner_errors.empty());
 }
 
-/// No report is delivered twice: (type, task, cause, level/tier, check) identify a finding.
+/// No report is delivered twice: (type, task or task type, cause, level/tier, check and its upstream) identify a
+/// finding; STRUCTURE findings about two phases, or about one phase and two upstream types, are different ones.
 void check_no_duplicate(const Outcome& o) {
     std::set<std::tuple<std::string, std::string, std::string, std::string>> seen;
     for (auto& r : o.reports) {
         if (r.type == es::ReportType::PROGRESS) continue;
         std::string sub = Outcome::detail_string(r, "cause") + "|" + Outcome::detail_string(r, "tier") + "|" +
-                          Outcome::detail_string(r, "check") + "|" + Outcome::detail_string(r, "pod_name") + "|" +
+                          Outcome::detail_string(r, "check") + "|" + Outcome::detail_string(r, "upstream") + "|" +
+                          Outcome::detail_string(r, "pod_name") + "|" +
                           Outcome::detail_string(r, "level") + "|" + boost::json::serialize(r.details.contains("restart_count") ? r.details.at("restart_count") : boost::json::value()) +
                           "|" + boost::json::serialize(r.details.contains("resolved") ? r.details.at("resolved") : boost::json::value());
-        auto key = std::make_tuple(std::string(es::to_string(r.type)), r.task_name, sub, std::string());
+        auto key = std::make_tuple(std::string(es::to_string(r.type)), r.task_name, sub, r.task_type);
         INFO("report " << es::to_string(r.type) << " " << r.task_name << ": " << r.message);
         CHECK(seen.insert(key).second);
     }

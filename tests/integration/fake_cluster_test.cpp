@@ -599,6 +599,16 @@ TEST_CASE("FakeCluster fault switches", "[fake_cluster]") {
         for (int i = 0; i < 100 && cluster.stats().open_watches != 0; ++i) std::this_thread::sleep_for(10ms);
         CHECK(cluster.stats().open_watches == 0);
     }
+    SECTION("reset_watches ends open streams abruptly, without the terminating chunk") {
+        Client c(cluster);
+        REQUIRE(c.open_stream("/api/v1/namespaces/ns/pods?watch=1") == http::status::ok);
+        REQUIRE(c.read_lines(1).size() == 1);
+        cluster.reset_watches();
+        CHECK_FALSE(c.read_to_end());
+        CHECK_FALSE(c.stream_done());
+        for (int i = 0; i < 100 && cluster.stats().open_watches != 0; ++i) std::this_thread::sleep_for(10ms);
+        CHECK(cluster.stats().open_watches == 0);
+    }
     SECTION("fail_next_requests answers Status bodies, 429 with Retry-After") {
         Client c(cluster);
         cluster.fail_next_requests(1, 500);
@@ -857,4 +867,62 @@ TEST_CASE("FakeCluster stops promptly with open streams", "[fake_cluster]") {
     cluster->create("pods", "ns", pod("after-stop"));
     CHECK(cluster->list("pods", "ns").size() == 2);
     cluster.reset();
+}
+
+TEST_CASE("FakeCluster counts the bytes of every connection and request", "[fake_cluster][traffic]") {
+    es::testing::FakeCluster cluster;
+    cluster.create("pods", "ns", pod("p"));
+    auto find = [](const es::testing::Traffic& t, const std::string& target) {
+        const es::testing::RequestTraffic* found = nullptr;
+        for (auto& r : t.requests)
+            if (r.target == target) found = &r;
+        return found ? std::optional<es::testing::RequestTraffic>(*found) : std::nullopt;
+    };
+    Client c(cluster);
+    auto res = c.get("/api/v1/namespaces/ns/pods/p");
+    REQUIRE(res.result_int() == 200);
+    // The server counts its write once the write completes on its own thread, which may be just after the
+    // client has read the answer.
+    auto t = cluster.traffic();
+    for (int i = 0; i < 100 && (t.requests.empty() || t.requests.back().open); ++i) {
+        std::this_thread::sleep_for(10ms);
+        t = cluster.traffic();
+    }
+    auto get = find(t, "/api/v1/namespaces/ns/pods/p");
+    REQUIRE(get);
+    CHECK(get->method == "GET");
+    CHECK_FALSE(get->open);
+    // The answer's body and header, inside TLS records (a few dozen bytes each of overhead).
+    CHECK(get->bytes_sent > res.body().size() + 100);
+    CHECK(get->bytes_sent < res.body().size() + 2000);
+    CHECK(get->bytes_received > 100); // the request line, the headers and the token
+    REQUIRE(t.connections.size() == 1);
+    CHECK(t.connections[0].requests == 1);
+    CHECK(t.connections[0].open);
+    CHECK(t.connections[0].bytes_sent > get->bytes_sent); // and the TLS handshake
+    CHECK(t.bytes_sent == t.connections[0].bytes_sent);
+    CHECK(t.connections_total == 1);
+    CHECK(t.requests_total == 1);
+
+    // A watch counts while it streams: each event adds its bytes.
+    Client w(cluster);
+    REQUIRE(w.open_stream("/api/v1/namespaces/ns/pods?watch=1") == http::status::ok);
+    REQUIRE(w.read_lines(1).size() == 1);
+    auto before = find(cluster.traffic(), "/api/v1/namespaces/ns/pods?watch=1");
+    REQUIRE(before);
+    CHECK(before->open);
+    const std::string big(5000, 'x');
+    cluster.modify("pods", "ns", "p", [&](json::object& o) { o["metadata"].as_object()["annotations"] = {{"big", big}}; });
+    REQUIRE(w.read_lines(1).size() == 1);
+    auto after = find(cluster.traffic(), "/api/v1/namespaces/ns/pods?watch=1");
+    for (int i = 0; i < 100 && after && after->bytes_sent < before->bytes_sent + big.size(); ++i) {
+        std::this_thread::sleep_for(10ms);
+        after = find(cluster.traffic(), "/api/v1/namespaces/ns/pods?watch=1");
+    }
+    REQUIRE(after);
+    CHECK(after->bytes_sent >= before->bytes_sent + big.size());
+    const auto stats = cluster.stats();
+    CHECK(stats.connections == 2);
+    CHECK(stats.bytes_sent >= t.bytes_sent + after->bytes_sent);
+    CHECK(stats.bytes_received > t.bytes_received);
 }

@@ -283,7 +283,7 @@ TEST_CASE("sentinel: stragglers, with and without expected durations", "[integra
         auto stragglers = of_type(o, es::ReportType::ANOMALY_STRAGGLER);
         REQUIRE(stragglers.size() == 1);
         CHECK(stragglers[0].task_name == "mutation_overlap-1");
-        CHECK(stragglers[0].details.at("basis").as_string() == "expected_duration");
+        CHECK(stragglers[0].details.at("basis").as_string() == "inventory");
         CHECK(o.summary->stragglers == std::vector<std::string>{"mutation_overlap-1"});
     }
     SECTION("against the median of finished siblings") {

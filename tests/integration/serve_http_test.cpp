@@ -1,14 +1,24 @@
 // The sentinel's HTTP server on 127.0.0.1 checked by real clients: raw sockets sending hostile requests (malformed,
 // oversized, slow, too many), a server-sent event stream with a fast and a slow reader, Debian's `promtool check
-// metrics` on the scraped text, and a real Prometheus server scraping it and answering a query about it.
+// metrics` on the scraped text, and a real Prometheus server scraping it and answering a query about it; the same
+// server with a certificate speaks HTTPS only.
 #include <execution_sentinel/serve/event_stream.hpp>
 #include <execution_sentinel/serve/http_server.hpp>
 #include <execution_sentinel/serve/sentinel_metrics.hpp>
+#include <execution_sentinel/testing/certificates.hpp>
 
 #include "catch.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 
 #include <atomic>
@@ -679,5 +689,83 @@ TEST_CASE("serve http: a real Prometheus server scrapes the sentinel", "[serve][
     for (auto& series : odd)
         if (series.at("metric").at("phase") == "odd \"type\"\nwith\\escapes \xEF\xBF\xBD") found = true;
     CHECK(found);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("serve http: with a certificate the server speaks HTTPS only", "[serve][http][tls][integration]") {
+    const auto dir = temp_dir("tls");
+    const auto certs = es::testing::generate_certificates();
+    std::ofstream(dir / "tls.crt") << certs.server_certificate_pem;
+    std::ofstream(dir / "tls.key") << certs.server_key_pem;
+    sv::HttpServerOptions options;
+    options.read_timeout = 500ms;
+    options.tls = sv::make_server_tls_context((dir / "tls.crt").string(), (dir / "tls.key").string());
+    Served served(options);
+
+    // A verifying client: two requests on one keep-alive TLS connection, then an event stream on another.
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    ctx.add_certificate_authority(asio::buffer(certs.ca_certificate_pem));
+    ctx.set_verify_mode(asio::ssl::verify_peer);
+    std::vector<unsigned> statuses;
+    std::string events, failure;
+    auto client = [&]() -> asio::awaitable<void> {
+        const asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), served.port);
+        {
+            asio::ssl::stream<asio::ip::tcp::socket> s(io, ctx);
+            s.set_verify_callback(asio::ssl::host_name_verification("127.0.0.1"));
+            co_await s.next_layer().async_connect(at, asio::use_awaitable);
+            co_await s.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
+            boost::beast::flat_buffer buffer;
+            for (const char* target : {"/healthz", "/readyz"}) {
+                http::request<http::empty_body> req{http::verb::get, target, 11};
+                req.set(http::field::host, "127.0.0.1");
+                co_await http::async_write(s, req, asio::use_awaitable);
+                http::response<http::string_body> res;
+                co_await http::async_read(s, buffer, res, asio::use_awaitable);
+                statuses.push_back(res.result_int());
+            }
+        }
+        asio::ssl::stream<asio::ip::tcp::socket> s(io, ctx);
+        co_await s.next_layer().async_connect(at, asio::use_awaitable);
+        co_await s.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
+        http::request<http::empty_body> req{http::verb::get, "/api/v1/events", 11};
+        req.set(http::field::host, "127.0.0.1");
+        co_await http::async_write(s, req, asio::use_awaitable);
+        char chunk[4096];
+        while (events.find("event: report") == std::string::npos) {
+            const auto n = co_await s.async_read_some(asio::buffer(chunk), asio::use_awaitable);
+            events.append(chunk, n);
+            if (events.find("retry:") != std::string::npos) served.hub->publish(report(1, es::ReportType::ANOMALY_OOMKILL));
+        }
+    };
+    asio::co_spawn(io, client(), [&](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            failure = x.what();
+        }
+    });
+    io.run_for(15s);
+    INFO("client: " << failure);
+    CHECK(failure.empty());
+    CHECK(statuses == std::vector<unsigned>{200, 200});
+    CHECK(events.find("HTTP/1.1 200 OK") == 0);
+    CHECK(events.find("\"type\":\"ANOMALY_OOMKILL\"") != std::string::npos);
+
+    // Plain HTTP gets no answer: the connection is closed when the bytes are not a TLS handshake.
+    RawClient plain(served.port);
+    REQUIRE(plain.connected());
+    plain.send(get("/healthz"));
+    CHECK(plain.wait_closed(5s));
+    CHECK(plain.buffer().find("HTTP/1.1") == std::string::npos);
+    // A client that never starts its handshake is closed after the read timeout.
+    RawClient silent(served.port);
+    REQUIRE(silent.connected());
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(silent.wait_closed(5s));
+    CHECK(std::chrono::steady_clock::now() - start < 3s);
+    CHECK(served.server->stats().tls_handshake_failures >= 2);
     std::filesystem::remove_all(dir);
 }

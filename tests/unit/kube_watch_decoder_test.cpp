@@ -271,7 +271,7 @@ TEST_CASE("WatchDecoder keeps the fields of the views and nothing else", "[kube]
     REQUIRE(out.size() == 1);
     const auto& pod = out[0].object;
     CHECK(out[0].type == kube::RawWatchEventType::modified);
-    CHECK(pod.meta.labels.items == std::vector<std::pair<std::string, std::string>>{{"a", "3"}, {"b", "2"}});
+    CHECK(pod.meta.labels.items == std::vector<std::pair<kube::InternedString, kube::InternedString>>{{"a", "3"}, {"b", "2"}});
     REQUIRE(pod.meta.owner);
     CHECK(pod.meta.owner->name == "j");
     REQUIRE(pod.resources.size() == 1);

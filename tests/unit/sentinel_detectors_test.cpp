@@ -213,8 +213,9 @@ TEST_CASE("straggler against the expected duration, with the minimum runtime flo
     CHECK(rs[0].type == es::ReportType::ANOMALY_STRAGGLER);
     CHECK(rs[0].severity == es::Severity::warning);
     CHECK(rs[0].task_name == "align");
-    CHECK(rs[0].details.at("basis").as_string() == "expected_duration");
-    CHECK(rs[0].message == "Task align has been running for 5 minutes, more than 3 times its expected 100 seconds.");
+    CHECK(rs[0].details.at("basis").as_string() == "inventory");
+    CHECK(rs[0].message == "Task align has been running for 5 minutes, more than 3 times its expected 100 seconds "
+                           "(the workflow's estimate).");
     m.on_tick(at(400));
     m.on_tick(at(4000));
     CHECK(m.take_reports().empty());

@@ -297,7 +297,8 @@ TEST_CASE("sentinel metrics: a run's tasks by phase, its health, and its end", "
     m.run_started("wf", "run-2");
     es::MonitorView v;
     v.health = 0.75;
-    v.phases.push_back({.task_type = "mProject", .total = 4, .pending = 1, .running = 1, .succeeded = 1, .failed = 1});
+    v.phases.push_back(
+        {.task_type = "mProject", .total = 5, .pending = 1, .running = 1, .succeeded = 1, .failed = 1, .vanished = 1});
     v.phases.push_back({.task_type = "mAdd", .total = 1, .pending = 1});
     m.observe("wf", "run-1", v);
     m.observe("wf", "run-2", make_report(es::ReportType::PROGRESS, es::Severity::info, {{"health", 1.5}}));
@@ -306,6 +307,10 @@ TEST_CASE("sentinel metrics: a run's tasks by phase, its health, and its end", "
     CHECK(text.find("execution_sentinel_tasks{namespace=\"wf\",run=\"run-1\",phase=\"mProject\",status=\"failed\"} 1\n") !=
           std::string::npos);
     CHECK(text.find("execution_sentinel_tasks{namespace=\"wf\",run=\"run-1\",phase=\"mAdd\",status=\"pending\"} 1\n") !=
+          std::string::npos);
+    CHECK(text.find("execution_sentinel_tasks{namespace=\"wf\",run=\"run-1\",phase=\"mProject\",status=\"vanished\"} 1\n") !=
+          std::string::npos);
+    CHECK(text.find("execution_sentinel_tasks{namespace=\"wf\",run=\"run-1\",phase=\"mAdd\",status=\"vanished\"} 0\n") !=
           std::string::npos);
     CHECK(text.find("execution_sentinel_run_health_ratio{namespace=\"wf\",run=\"run-1\"} 0.75\n") != std::string::npos);
     CHECK(text.find("execution_sentinel_run_health_ratio{namespace=\"wf\",run=\"run-2\"} 1\n") != std::string::npos);

@@ -12,6 +12,7 @@
 #include <execution_sentinel/alerts/dispatcher.hpp>
 #include <execution_sentinel/channel.hpp>
 #include <execution_sentinel/context.hpp>
+#include <execution_sentinel/history/delivery_ledger.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -40,7 +41,9 @@ inline WatchHooks with_alerts(WatchHooks hooks, const std::string& path, const M
   std::shared_ptr<alerts::DeliveryLedger> ledger;
   try {
     config = alerts::load_alerts_config(path);
-    if (config.ledger_file.empty())
+    if (config.ledger_file.empty() && hooks.history_store) // `--state`/`--history`: deliveries in the store
+      ledger = std::make_shared<history::StoreDeliveryLedger>(hooks.history_store);
+    else if (config.ledger_file.empty())
       ledger = std::make_shared<alerts::MemoryDeliveryLedger>();
     else
       ledger = std::make_shared<alerts::JsonFileDeliveryLedger>(config.ledger_file);

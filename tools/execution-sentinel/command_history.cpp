@@ -9,6 +9,8 @@
 #include "terminal.hpp"
 #include "watch_run.hpp"
 
+#include <execution_sentinel/history/baselines.hpp>
+#include <execution_sentinel/history/checkpoint_store.hpp>
 #include <execution_sentinel/history/open.hpp>
 #include <execution_sentinel/history/recorder.hpp>
 #include <execution_sentinel/history/writer.hpp>
@@ -17,6 +19,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -103,6 +106,7 @@ template <class Body> int with_store(const HistoryFlags& flags, Body body) {
 struct HistoryRecording {
   std::shared_ptr<h::RunHistoryStore> store;
   std::unique_ptr<h::HistoryWriter> writer;
+  std::shared_ptr<h::HistoryCheckpointStore> checkpoints;
   std::unique_ptr<h::RunRecorder> recorder;
   ReportSubscription subscription;
   bool finished = false;
@@ -110,7 +114,53 @@ struct HistoryRecording {
 
 } // namespace
 
-WatchHooks history_hooks(const std::string& store_flag, const MonitoringContext& context) {
+namespace {
+
+/// The baselines learned from the store for `workflow` (docs/history.md, "Baselines"), read once before the watch
+/// starts. A store that cannot be read for them is said once; the watch goes on without them.
+Baselines load_watch_baselines(h::RunHistoryStore& store, const std::string& workflow, const std::string& run_id) {
+  BaselineOptions options;
+  try {
+    auto settings = execution_sentinel::load_settings(
+        [](const std::string& name) { return lookup_setting(name.c_str()); });
+    options.min_samples = static_cast<std::size_t>(std::max(1, settings.baseline_min_samples));
+  } catch (const SettingsError& e) {
+    fail(ExitCode::usage_error, std::string("settings: ") + e.what());
+  }
+  try {
+    auto baselines = h::load_baselines(store, workflow, options, run_id);
+    if (!baselines.empty())
+      print_note("history: learned durations of " + std::to_string(baselines.size()) + " task type" +
+                 (baselines.size() == 1 ? "" : "s") + " from past runs");
+    return baselines;
+  } catch (const h::StoreError& e) {
+    print_error(std::string("history: past durations could not be read, watching without them: ") + e.what());
+  }
+  return Baselines(workflow);
+}
+
+} // namespace
+
+/// The checkpoint to resume from: this context's, of a run that did not finish; else nullopt (said why).
+std::optional<boost::json::object> resumable_checkpoint(h::HistoryCheckpointStore& store, const MonitoringContext& context) {
+  std::optional<boost::json::object> cp;
+  try {
+    cp = store.load(checkpoint_key(context));
+  } catch (const h::StoreError& e) {
+    print_error(std::string("state: the checkpoint could not be read, starting afresh: ") + e.what());
+    return std::nullopt;
+  }
+  if (!cp) return std::nullopt;
+  auto* digest = cp->if_contains("context_digest");
+  if (cp->contains("finished_at")) return std::nullopt; // that run ended: this is a new one
+  if (!digest || !digest->is_string() || digest->as_string() != context_digest(context)) {
+    print_note("state: the saved checkpoint was made for another context; starting afresh");
+    return std::nullopt;
+  }
+  return cp;
+}
+
+WatchHooks history_hooks(const std::string& store_flag, const MonitoringContext& context, bool fresh) {
   auto address = hv::store_address(store_flag, lookup_setting);
   if (!address) return {};
   h::StoreLocation location;
@@ -130,9 +180,31 @@ WatchHooks history_hooks(const std::string& store_flag, const MonitoringContext&
   rec->writer = std::make_unique<h::HistoryWriter>(rec->store, std::move(options));
   std::string workflow = lookup_setting("SENTINEL_WORKFLOW_NAME").value_or("");
   if (workflow.empty()) workflow = context.namespace_;
-  rec->recorder = std::make_unique<h::RunRecorder>(*rec->writer, h::make_run_record(context, workflow, Clock::now()));
+  // A run in progress that an earlier watch checkpointed is resumed under its run id (docs/history.md).
+  rec->checkpoints = std::make_shared<h::HistoryCheckpointStore>(rec->store, *rec->writer);
+  auto resume = fresh ? std::nullopt : resumable_checkpoint(*rec->checkpoints, context);
+  auto record = h::make_run_record(context, workflow, Clock::now());
+  if (resume)
+    if (auto* extra = resume->if_contains("extra"); extra && extra->is_object())
+      if (auto* id = extra->as_object().if_contains("run_id"); id && id->is_string() && !id->as_string().empty() &&
+                                                               id->as_string().size() <= 1024)
+        record.id = std::string(id->as_string());
+  if (resume) {
+    try { // reports recorded after the checkpoint was saved were made: not again
+      h::merge_recorded_reports(*resume, rec->store->reports(record.id));
+    } catch (const h::StoreError& e) {
+      print_error(std::string("state: the run's recorded reports could not be read: ") + e.what());
+    }
+    print_note("state: resuming run " + record.id + " from its checkpoint");
+  }
+  rec->recorder = std::make_unique<h::RunRecorder>(*rec->writer, record);
 
   WatchHooks hooks;
+  hooks.checkpoints = rec->checkpoints;
+  hooks.history_store = rec->store;
+  hooks.resume_from = std::move(resume);
+  hooks.checkpoint_extra = {{"run_id", record.id}};
+  hooks.baselines = load_watch_baselines(*rec->store, workflow, record.id);
   hooks.reports = [rec](boost::asio::any_io_executor ex, ReportSubscription subscription) {
     rec->subscription = std::move(subscription);
     boost::asio::co_spawn(ex, rec->recorder->record(rec->subscription), boost::asio::detached);

@@ -21,6 +21,8 @@ struct WatchFlags {
   std::string log_patterns;
   std::string output = "auto";
   std::string history;
+  std::string state;
+  bool fresh = false;
   std::string alerts;
   std::string interventions;
 };
@@ -34,6 +36,12 @@ Settings also come from SENTINEL_* variables and ./.env (SENTINEL_POLL_INTERVAL,
 SENTINEL_KUBECONFIG, ...); flags win. Exit status: 0 succeeded, 1 workflow failed, 2 usage or input
 error, 3 timed out, 4 cluster unreachable or credentials refused, 5 output could not be written,
 130 interrupted.)";
+
+/// `--state FILE`: a SQLite file; an explicit store address is taken as it is.
+std::string state_address(const std::string& flag) {
+  return flag.find("://") != std::string::npos || flag.rfind("sqlite:", 0) == 0 || flag == "memory:" ? flag
+                                                                                                     : "sqlite:" + flag;
+}
 
 } // namespace
 
@@ -55,6 +63,10 @@ Command add_watch_command(CLI::App& app) {
   cmd->add_option("--history", flags->history,
                   "Record the run in a history store: sqlite:FILE or postgresql://... (default: SENTINEL_HISTORY, "
                   "then SENTINEL_STATE; see docs/history.md)");
+  cmd->add_option("--state", flags->state,
+                  "SQLite file that keeps the run's checkpoint (and its history) so that a restarted watch resumes "
+                  "without repeating a report (default: SENTINEL_STATE; --history wins; see docs/history.md)");
+  cmd->add_flag("--fresh", flags->fresh, "Ignore a saved checkpoint of this run and start afresh");
   cmd->add_option("--alerts", flags->alerts,
                   "Alert sinks file (YAML): Alertmanager, Slack, webhooks; see docs/alerts.md");
   cmd->add_option("--interventions", flags->interventions,
@@ -67,7 +79,12 @@ Command add_watch_command(CLI::App& app) {
             auto context = load_context(flags->context);
             auto cluster = load_cluster(settings);
             auto const history = with_interventions(
-                with_alerts(history_hooks(flags->history, context), flags->alerts, context), flags->interventions,
+                with_alerts(history_hooks(!flags->history.empty() ? flags->history
+                                          : !flags->state.empty() ? state_address(flags->state)
+                                                                  : std::string(),
+                                          context, flags->fresh),
+                            flags->alerts, context),
+                flags->interventions,
                 context);
             return run_watch(context, settings, cluster, mode, history);
           }};

@@ -20,6 +20,7 @@ Command add_demo_command(CLI::App& app);     ///< a simulated run, watched live
 Command add_simulate_command(CLI::App& app); ///< serve a simulated run to other clients
 Command add_version_command(CLI::App& app);  ///< print the version
 Command add_history_command(CLI::App& app);  ///< what the run history store remembers
+Command add_serve_command(CLI::App& app);    ///< watch every run of a cluster, serve metrics, API and page
 
 } // namespace execution_sentinel::cli
 

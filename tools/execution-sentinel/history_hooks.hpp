@@ -13,8 +13,12 @@ namespace execution_sentinel::cli {
 
 /// Hooks that record the run in the store `store_flag` names (else SENTINEL_HISTORY, else SENTINEL_STATE);
 /// empty hooks when none is set. The workflow name baselines are grouped by is SENTINEL_WORKFLOW_NAME, else the
-/// namespace. Exit 2 for an invalid address or a store that cannot be opened.
-WatchHooks history_hooks(const std::string& store_flag, const MonitoringContext& context);
+/// namespace. The hooks carry the baselines learned from the store's past runs (history/baselines.hpp), read
+/// once here; a store whose rows cannot be read for them is said on stderr and the watch goes on without them.
+/// The store also keeps the run's checkpoint (checkpoint.hpp): a run in progress that an earlier watch of the
+/// same context checkpointed is resumed, under its run id, unless `fresh`.
+/// Exit 2 for an invalid address, a store that cannot be opened or an invalid SENTINEL_BASELINE_MIN_SAMPLES.
+WatchHooks history_hooks(const std::string& store_flag, const MonitoringContext& context, bool fresh = false);
 
 } // namespace execution_sentinel::cli
 

@@ -4,6 +4,7 @@
 //   execution-sentinel demo                               a simulated 1000genome run on an embedded cluster
 //   execution-sentinel simulate --scenario FILE           serves a simulated run for other clients
 //   execution-sentinel version
+//   execution-sentinel serve --config sentinel.yaml      every run of a cluster: metrics, API and a live page
 //
 // One source file per command (command_*.cpp, commands.hpp); the watch driver shared by watch and demo is
 // watch_run.cpp, the simulated cluster shared with execution-sentinel-cluster is simulation.cpp. The decisions
@@ -52,7 +53,7 @@ int main(int argc, char** argv) {
   app.footer(root_footer);
   std::vector<cli::Command> const commands{cli::add_watch_command(app), cli::add_demo_command(app),
                                            cli::add_simulate_command(app), cli::add_version_command(app),
-                                           cli::add_history_command(app)};
+                                           cli::add_history_command(app), cli::add_serve_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -63,6 +63,7 @@ struct ViewState {
   std::size_t total_tasks = 0;
   std::size_t completed_tasks = 0;
   std::size_t failed_tasks = 0;
+  std::size_t vanished_tasks = 0; ///< ended with an unknown outcome (their objects vanished before an end was seen)
   std::size_t anomalies = 0;
   std::map<std::string, std::size_t> reports_by_type;
   bool connection_lost = false;
@@ -297,7 +298,8 @@ inline ViewState initial_view(const MonitoringContext& context) {
 /// Updates the view with one report as the library emits it (docs/reports.md): every report carries the
 /// completed and total counts; PROGRESS phase events (details.event "phase_started" / "phase_completed", with
 /// phase_total, phase_running, phase_succeeded, phase_failed) move their phase; the count event
-/// (details.event "count") and COMPLETION (details.failed_tasks) give the failed count; CONNECTIVITY_LOSS and
+/// (details.event "count") and COMPLETION (details.failed_tasks) give the failed count, the count and
+/// "task_vanished" events (details.vanished) the tasks ended with an unknown outcome; CONNECTIVITY_LOSS and
 /// CONNECTIVITY_RESTORED toggle the connection flag; COMPLETION and TIMEOUT end the run.
 inline void apply_report(ViewState& state, const Report& report) {
   ++state.reports_by_type[std::string(to_string(report.type))];
@@ -316,6 +318,9 @@ inline void apply_report(ViewState& state, const Report& report) {
     state.failed_tasks = count;
   if (report.type == ReportType::PROGRESS && event == "count" && detail::count_field(details, "failed", count))
     state.failed_tasks = count;
+  if (report.type == ReportType::PROGRESS && (event == "count" || event == "task_vanished") &&
+      detail::count_field(details, "vanished", count))
+    state.vanished_tasks = count;
   if (report.type != ReportType::PROGRESS || (event != "phase_started" && event != "phase_completed")) return;
 
   std::string phase_name = detail::string_field(details, "phase");
@@ -364,6 +369,7 @@ inline void apply_monitor_view(ViewState& view, const MonitorView& mv) {
   }
   view.completed_tasks = static_cast<std::size_t>(std::max(mv.completed, 0));
   view.failed_tasks = static_cast<std::size_t>(std::max(mv.failed, 0));
+  view.vanished_tasks = static_cast<std::size_t>(std::max(mv.vanished, 0));
   if (mv.total > 0) view.total_tasks = static_cast<std::size_t>(mv.total);
   std::size_t anomalies = 0;
   for (auto const& [type, n] : mv.anomaly_counts)
@@ -485,6 +491,8 @@ inline std::string render_live(const ViewState& state, const RenderOptions& opti
   // Status line.
   std::string status = std::to_string(state.completed_tasks) + "/" + std::to_string(state.total_tasks) + " tasks completed";
   if (state.failed_tasks > 0) status += ", " + detail::paint(std::to_string(state.failed_tasks) + " failed", detail::sgr_red, color);
+  if (state.vanished_tasks > 0)
+    status += ", " + detail::paint(std::to_string(state.vanished_tasks) + " outcome unknown", detail::sgr_yellow, color);
   if (state.anomalies > 0) status += ", " + detail::paint(detail::plural(state.anomalies, "anomaly", "anomalies"), detail::sgr_yellow, color);
   if (state.health) {
     char buf[32];
@@ -669,6 +677,7 @@ inline std::string render_summary(const WatchSummary& summary, ExitCode code, co
   }
   std::string body = ": " + std::to_string(summary.completed_tasks) + "/" + std::to_string(summary.total_tasks) +
                      " tasks completed, " + std::to_string(summary.failed_tasks) + " failed";
+  if (summary.vanished_tasks > 0) body += ", " + std::to_string(summary.vanished_tasks) + " with an unknown outcome";
   if (summary.exit_code) body += ", workflow exit code " + std::to_string(*summary.exit_code);
   if (summary.mass_failure) body += ", mass failure";
   body += ", " + detail::format_duration(summary.duration_seconds) + " elapsed.";

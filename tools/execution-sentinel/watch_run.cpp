@@ -139,6 +139,10 @@ int run_watch(const MonitoringContext& context, SentinelSettings settings, const
   // (warnings) go to stderr unless SENTINEL_LOG_LEVEL is ERROR or CRITICAL.
   SentinelOptions options;
   options.fail_fast = true;
+  options.baselines = hooks.baselines;
+  options.checkpoints = hooks.checkpoints;
+  options.resume_from = hooks.resume_from;
+  options.checkpoint_extra = hooks.checkpoint_extra;
   options.client.connect_timeout = std::chrono::seconds(10);
   if (settings.log_level <= LogLevel::WARNING)
     options.client.log = [&sink](std::string_view line) { sink->note(program_name() + ": " + sanitize(line) + "\n"); };

@@ -6,8 +6,11 @@
 
 #include "arguments.hpp"
 
+#include <execution_sentinel/baselines.hpp>
 #include <execution_sentinel/channel.hpp>
+#include <execution_sentinel/checkpoint.hpp>
 #include <execution_sentinel/context.hpp>
+#include <execution_sentinel/history/store.hpp>
 #include <execution_sentinel/kube/config.hpp>
 #include <execution_sentinel/settings.hpp>
 #include <execution_sentinel/summary.hpp>
@@ -16,6 +19,8 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 
 namespace execution_sentinel::cli {
@@ -53,6 +58,16 @@ struct WatchHooks {
   std::function<void(boost::asio::any_io_executor, ReportSubscription, std::function<void(Report)> publish,
                      const kube::ClusterConfig&)>
       interventions;
+  /// Expected durations learned from past runs (`watch --history`), handed to the Sentinel (SentinelOptions).
+  Baselines baselines;
+  /// Where the run's checkpoint lives, the one to resume from, and what each checkpoint carries besides the
+  /// monitor's state (SentinelOptions::checkpoints, resume_from, checkpoint_extra): `watch --state/--history`.
+  AnyCheckpointStore checkpoints;
+  std::optional<boost::json::object> resume_from;
+  boost::json::object checkpoint_extra;
+  /// The history store of `--state`/`--history`, when one is given: alert deliveries are recorded there too, so
+  /// that deduplication and cooldowns survive a restart (docs/alerts.md).
+  std::shared_ptr<history::RunHistoryStore> history_store;
 };
 
 /// Watches until the workflow ends, the timeout passes (counted from program_start()), SIGINT/SIGTERM, or the

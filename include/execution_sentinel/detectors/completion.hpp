@@ -77,6 +77,7 @@ public:
         f.details["exit_code"] = *code;
         f.details["failed_tasks"] = s.failed();
         f.details["observed_completed"] = s.completed();
+        f.details["vanished_tasks"] = s.vanished();
         if (*code == 0) {
             f.severity = Severity::info;
             f.completed_tasks = std::max(s.completed(), s.inventory_total());
@@ -110,6 +111,7 @@ public:
         f.details["running"] = s.running();
         f.details["pending"] = s.pending();
         f.details["failed"] = s.failed();
+        f.details["vanished"] = s.vanished();
         sink.emit(std::move(f));
     }
 

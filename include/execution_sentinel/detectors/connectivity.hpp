@@ -2,6 +2,7 @@
 #ifndef EXECUTION_SENTINEL_DETECTORS_CONNECTIVITY_HPP
 #define EXECUTION_SENTINEL_DETECTORS_CONNECTIVITY_HPP
 
+#include <execution_sentinel/checkpoint.hpp>
 #include <execution_sentinel/detector.hpp>
 
 #include <chrono>
@@ -70,6 +71,30 @@ public:
     /// Restoration without a new call: every feed became healthy after the last failure.
     void on_tick(const WorkflowState& s, Timestamp now, ReportSink& sink) {
         if (lost_ && may_restore(s)) restore(now, sink);
+    }
+
+    void save_checkpoint(boost::json::object& o) const {
+        o["outages"] = outages_;
+        o["lost"] = lost_;
+        if (lost_) {
+            o["outage_start"] = detail::es_ns(outage_start_);
+            o["failed_in_outage"] = failed_in_outage_;
+            o["cause"] = last_cause_;
+            detail::es_put_time(o, "last_failure", last_failure_at_);
+        }
+    }
+
+    /// An outage open at the restart stays open: the first healthy contact reports it restored, once.
+    void restore_checkpoint(const boost::json::object& o) {
+        detail::CheckpointFields f(o, "detectors.connectivity.", detail::CheckpointFail{});
+        if (auto n = f.integer("outages", 0, INT32_MAX)) outages_ = static_cast<int>(*n);
+        f.boolean("lost", lost_);
+        if (!lost_) return;
+        if (auto t = detail::es_get_time(f, "outage_start")) outage_start_ = *t;
+        if (auto n = f.integer("failed_in_outage", 0, INT32_MAX)) failed_in_outage_ = static_cast<int>(*n);
+        last_cause_ = detail::es_bounded(f, "cause", 1000);
+        last_failure_at_ = detail::es_get_time(f, "last_failure");
+        consecutive_ = failures_needed_;
     }
 
     bool lost() const noexcept { return lost_; }

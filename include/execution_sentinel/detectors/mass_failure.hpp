@@ -21,6 +21,8 @@ namespace execution_sentinel {
 ///    type have finished, and never before 3 (or min_finished_per_type when it is lower): a whole small phase
 ///    failing at once points to bad input or a bad image;
 ///  - both ratios need at least two failed tasks: one failure is bad luck, whatever the ratio;
+///  - a task that vanished (TaskStatus::vanished: its objects were deleted before an end was seen) counts neither
+///    as failed nor as finished in either ratio: its outcome is unknown;
 ///  - burst: `burst_count` task failures finished within `burst_window` of each other, over the workflow (the
 ///    "everything fails right now" case); 0 turns it off. Failure times are the attempts' finish times, so
 ///    failures learnt late (after a reconnect) are not mistaken for a burst.

@@ -32,19 +32,18 @@ inline double health_score(int succeeded, int failed, int running, int running_r
 
 /// health_score of a workflow's current state.
 inline double health_score(const WorkflowState& s) {
-    int retries = 0;
-    for (auto& t : s.tasks())
-        if (t.status == TaskStatus::running && t.attempts > 1) ++retries;
-    return health_score(s.completed(), s.failed(), s.running(), retries);
+    return health_score(s.completed(), s.failed(), s.running(), s.running_retries());
 }
 
 /// Rules (docs/detectors.md):
 ///  - when the number of succeeded tasks differs from the last one reported: "12 of 80 tasks have completed.";
+///  - when a task's objects vanished without an end seen (TaskStatus::vanished, outcome unknown): once per task,
+///    event "task_vanished", so that a task that stops counting as running is never left unexplained;
 ///  - when the first task of a type starts (running, or already finished when first seen): phase started;
 ///    if an upstream type (dag_structure; without an entry there: a type with a smaller dag_order) has not
 ///    completed yet, the report
 ///    says so (details.out_of_order = true, details.waiting_for) — real HyperFlow runs start sifting first;
-///  - when every inventory task of a type has succeeded: phase completed.
+///  - when every inventory task of a type has succeeded (or vanished): phase completed.
 /// Each phase event is reported once (scope "phase/<type>"). Every PROGRESS report carries details.health
 /// (health_score); the last value goes to WatchSummary::health.
 class ProgressDetector {
@@ -55,18 +54,23 @@ public:
         const auto& task = s.tasks()[c.index];
         health_ = health_score(s);
         if (c.phase_started) phase_started(s, task.task_type, sink);
+        if (c.after == TaskStatus::vanished && c.before != TaskStatus::vanished) vanished(s, task, c, sink);
         if (s.completed() != last_completed_) {
             last_completed_ = s.completed();
             Finding f;
             f.type = ReportType::PROGRESS;
             f.message = std::to_string(s.completed()) + " of " + detail::es_plural(s.total(), "task", "tasks") +
-                        (s.completed() == 1 ? " has" : " have") + " completed.";
+                        (s.completed() == 1 ? " has" : " have") + " completed" +
+                        (s.vanished() > 0 ? " (" + std::to_string(s.vanished()) + " more ended with an unknown outcome)"
+                                          : std::string()) +
+                        ".";
             f.scope = "workflow";
             f.fingerprint = "completed=" + std::to_string(s.completed());
             f.details["event"] = "count";
             f.details["running"] = s.running();
             f.details["failed"] = s.failed();
             f.details["pending"] = s.pending();
+            f.details["vanished"] = s.vanished();
             f.details["health"] = health_;
             sink.emit(std::move(f));
         }
@@ -92,6 +96,7 @@ private:
         d["phase_running"] = ph.running;
         d["phase_succeeded"] = ph.succeeded;
         d["phase_failed"] = ph.failed;
+        d["phase_vanished"] = ph.vanished;
         d["health"] = health_;
         return d;
     }
@@ -145,10 +150,40 @@ private:
         f.details = phase_details(*ph, "phase_completed");
         if (ph->started_at && ph->completed_at)
             f.details["phase_seconds"] = std::chrono::duration<double>(*ph->completed_at - *ph->started_at).count();
-        f.message = ph->inventory_total == 1
-                        ? "The only " + phase_label(type) + " task has completed."
-                        : "All " + std::to_string(ph->inventory_total) + " " + phase_label(type) +
-                              " tasks have completed.";
+        if (ph->inventory_vanished > 0)
+            f.message = ph->inventory_total == 1
+                            ? "The only " + phase_label(type) + " task has ended, with an unknown outcome."
+                            : "All " + std::to_string(ph->inventory_total) + " " + phase_label(type) +
+                                  " tasks have ended: " + std::to_string(ph->inventory_succeeded) + " completed and " +
+                                  std::to_string(ph->inventory_vanished) + " with an unknown outcome.";
+        else
+            f.message = ph->inventory_total == 1
+                            ? "The only " + phase_label(type) + " task has completed."
+                            : "All " + std::to_string(ph->inventory_total) + " " + phase_label(type) +
+                                  " tasks have completed.";
+        sink.emit(std::move(f));
+    }
+
+    /// A task stopped counting as running or waiting without an end seen: say so, once per task.
+    void vanished(const WorkflowState& s, const TaskRecord& t, const TaskChange& c, ReportSink& sink) const {
+        Finding f;
+        f.type = ReportType::PROGRESS;
+        f.task_name = t.name;
+        f.task_type = t.task_type;
+        f.scope = t.key;
+        f.fingerprint = "vanished";
+        f.message = "Task " + t.name + " ended while it could not be followed and was cleaned up before its outcome "
+                    "was seen, so whether it succeeded is unknown; it is counted as ended.";
+        f.details["event"] = "task_vanished";
+        f.details["status"] = to_string(c.after);
+        f.details["previous_status"] = to_string(c.before);
+        f.details["job_name"] = t.job_name;
+        f.details["attempts"] = t.attempts;
+        f.details["running"] = s.running();
+        f.details["failed"] = s.failed();
+        f.details["pending"] = s.pending();
+        f.details["vanished"] = s.vanished();
+        f.details["health"] = health_;
         sink.emit(std::move(f));
     }
 

@@ -3,6 +3,7 @@
 #ifndef EXECUTION_SENTINEL_DETECTORS_STALL_HPP
 #define EXECUTION_SENTINEL_DETECTORS_STALL_HPP
 
+#include <execution_sentinel/checkpoint.hpp>
 #include <execution_sentinel/detector.hpp>
 #include <execution_sentinel/detectors/completion.hpp>
 #include <execution_sentinel/detectors/straggler.hpp>
@@ -111,8 +112,12 @@ public:
         activity(now, sink);
     }
 
-    void on_engine_log(const WorkflowState&, const kube::LogLine&, Timestamp now, ReportSink& sink) {
-        activity(now, sink);
+    /// A line is activity at its own time (a line written while nobody watched counts from then); a line read
+    /// again (the log replayed after a restart) is none.
+    void on_engine_log(const WorkflowState&, const kube::LogLine& line, Timestamp now, ReportSink& sink) {
+        auto at = line.time == Timestamp{} || line.time > now ? now : line.time;
+        if (last_activity_ && at <= *last_activity_) return;
+        activity(at, sink);
     }
 
     void on_completion_probe(const WorkflowState&, const CompletionProbe& p, Timestamp, ReportSink&) {
@@ -130,7 +135,10 @@ public:
         }
         if (was_stale_) { // what happened while the feeds were down is unknown: count from now
             was_stale_ = false;
-            restart_clock(now);
+            // ... except the first resync after a restart: the relist and the engine's log show what changed
+            // while nobody watched (changes are activity), so quiet time before it counts
+            if (resumed_) resumed_ = false;
+            else restart_clock(now);
         }
         judge_tasks(s, now, sink);
         judge_workflow(s, now, sink);
@@ -142,6 +150,39 @@ public:
         if (highest_tier_ >= 0) w.stall.highest_tier = std::string(tier_names[static_cast<std::size_t>(highest_tier_)]);
         w.stall.stalled_at_end = w.stall.stalled_at_end || reported_tier_ >= 0;
         for (auto& n : stalled_tasks_) w.stall.stalled_tasks.push_back(n);
+    }
+
+    // ------------------------------------------------------------------ checkpoint
+
+    void save_checkpoint(boost::json::object& o) const {
+        detail::es_put_time(o, "last_activity", last_activity_);
+        detail::es_put_time(o, "stall_since", stall_since_);
+        o["episode"] = episode_;
+        o["reported_tier"] = reported_tier_;
+        o["highest_tier"] = highest_tier_;
+        o["episodes_reported"] = episodes_reported_;
+        o["longest_seconds"] = longest_seconds_;
+        o["engine_running"] = engine_was_running_;
+        boost::json::array names;
+        for (auto& n : stalled_tasks_) names.push_back(boost::json::string(n));
+        o["stalled_tasks"] = std::move(names);
+    }
+
+    void restore_checkpoint(const boost::json::object& o) {
+        detail::CheckpointFields f(o, "detectors.stall.", detail::CheckpointFail{});
+        last_activity_ = detail::es_get_time(f, "last_activity");
+        stall_since_ = detail::es_get_time(f, "stall_since");
+        const auto tiers = static_cast<std::int64_t>(tier_names.size()) - 1;
+        if (auto n = f.integer("episode", 1, INT32_MAX)) episode_ = static_cast<int>(*n);
+        if (auto n = f.integer("reported_tier", -1, tiers)) reported_tier_ = static_cast<int>(*n);
+        if (auto n = f.integer("highest_tier", -1, tiers)) highest_tier_ = static_cast<int>(*n);
+        if (auto n = f.integer("episodes_reported", 0, INT32_MAX)) episodes_reported_ = static_cast<int>(*n);
+        if (auto x = f.number("longest_seconds")) longest_seconds_ = std::max(0.0, *x);
+        f.boolean("engine_running", engine_was_running_);
+        auto names = f.strings("stalled_tasks");
+        if (names.size() > 1000) f.fail("stalled_tasks", "more than 1000 entries");
+        stalled_tasks_ = std::move(names);
+        resumed_ = true;
     }
 
     // ------------------------------------------------------------------ queries
@@ -220,7 +261,7 @@ private:
     void judge_workflow(const WorkflowState& s, Timestamp now, ReportSink& sink) {
         note_engine(s, now);
         if (!s.engine_pod_running() || !last_activity_) return;
-        int remaining = s.total() - s.completed() - s.failed();
+        int remaining = s.unfinished(); // pending or running: a vanished task (outcome unknown) has ended
         if (remaining <= 0) return;
         double quiet = quiet_seconds(now);
         double base = std::chrono::duration<double>(options_.stall_threshold).count();
@@ -270,7 +311,7 @@ private:
             if (!t.observed) continue;
             if (t.status == TaskStatus::pending && pending_limit > 0) judge_pending(t, now, pending_limit, sink);
             if (t.status != TaskStatus::running || running_limit <= 0) continue;
-            if (t.expected_duration_seconds && *t.expected_duration_seconds > 0) continue;
+            if (t.expectation.seconds && *t.expectation.seconds > 0) continue; // inventory or history baseline
             auto runtime = t.runtime_seconds(now);
             if (!runtime || *runtime <= running_limit) continue;
             auto it = has_median.find(t.task_type);
@@ -379,6 +420,7 @@ private:
     bool ended_ = false;
     bool was_stale_ = false;
     bool engine_was_running_ = false;
+    bool resumed_ = false; ///< restored from a checkpoint, before the first resync
     int episode_ = 1;
     int reported_tier_ = -1;
     int highest_tier_ = -1;

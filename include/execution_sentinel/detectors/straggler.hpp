@@ -18,8 +18,10 @@ namespace execution_sentinel {
 /// The exact rule, checked at every tick for each running task not yet reported (docs/detectors.md):
 ///  1. baseline: the median run time of the task's succeeded siblings (same type) once a quorum has succeeded —
 ///     at least max(min_siblings, ceil(quorum × tasks of the type)) — the Spark/Flink rule (75 % quorum)
-///     measured on this run; otherwise the task's expected_duration_seconds when it is > 0; otherwise none
-///     (no report);
+///     measured on this run (basis "sibling_median"); otherwise the task's expectation (TaskRecord::expectation,
+///     baselines.hpp): the inventory's expected_duration_seconds (basis "inventory") or the P50 of the type's
+///     succeeded attempts in past runs (basis "history": when the inventory has no estimate, or when the two are
+///     more than baseline_override_factor apart); otherwise none (no report);
 ///  2. threshold = max(min_runtime, multiplier × baseline) (Flink's 1-minute lower bound);
 ///  3. the task is a straggler when its current attempt has run longer than the threshold.
 /// No task is judged while the driver reports the task states as stale (WorkflowState::tasks_stale(): the pod or
@@ -87,9 +89,9 @@ public:
             if (median && *median > 0) {
                 base = median;
                 basis = "sibling_median";
-            } else if (t.expected_duration_seconds && *t.expected_duration_seconds > 0) {
-                base = t.expected_duration_seconds;
-                basis = "expected_duration";
+            } else if (t.expectation.seconds && *t.expectation.seconds > 0) {
+                base = t.expectation.seconds;
+                basis = std::string(to_string(t.expectation.basis));
             }
             if (!base) continue;
             double floor = std::chrono::duration<double>(options_.min_runtime).count();
@@ -105,20 +107,35 @@ public:
             f.fingerprint = "straggler";
             char mult[32];
             std::snprintf(mult, sizeof mult, "%g", options_.multiplier);
+            const std::string kind = t.task_type.empty() ? std::string("similar") : t.task_type;
+            std::string compared;
+            if (basis == "sibling_median")
+                compared = "the " + detail::es_human_duration(*base) + " that " + std::to_string(finished) +
+                           " finished " + kind + " tasks typically took";
+            else if (basis == "history")
+                compared = "the " + detail::es_human_duration(*base) + " that " + kind +
+                           " tasks typically took in past runs (median of " +
+                           std::to_string(t.expectation.history ? t.expectation.history->samples : 0) + ")" +
+                           (t.expectation.overrides_inventory
+                                ? ", rather than the workflow's estimate of " +
+                                      detail::es_human_duration(t.expectation.inventory_seconds.value_or(0))
+                                : std::string());
+            else
+                compared = "its expected " + detail::es_human_duration(*base) + " (the workflow's estimate)";
             f.message = "Task " + t.name + " has been running for " + detail::es_human_duration(*runtime) +
-                        ", more than " + mult + " times " +
-                        (basis == "sibling_median"
-                             ? "the " + detail::es_human_duration(*base) + " that " + std::to_string(finished) +
-                                   " finished " + (t.task_type.empty() ? std::string("similar") : t.task_type) +
-                                   " tasks typically took"
-                             : "its expected " + detail::es_human_duration(*base)) +
-                        ".";
+                        ", more than " + mult + " times " + compared + ".";
             f.details["running_seconds"] = *runtime;
             f.details["threshold_seconds"] = threshold;
             f.details["basis"] = basis;
             f.details["baseline_seconds"] = *base;
             f.details["multiplier"] = options_.multiplier;
             f.details["finished_siblings"] = finished;
+            if (basis == "history" && t.expectation.history) {
+                f.details["history_samples"] = t.expectation.history->samples;
+                f.details["history_p95_seconds"] = t.expectation.history->p95_seconds;
+                f.details["history_scope"] = t.expectation.history->scope;
+                if (t.expectation.inventory_seconds) f.details["inventory_seconds"] = *t.expectation.inventory_seconds;
+            }
             f.details["job_name"] = t.job_name;
             f.details["attempts"] = t.attempts;
             if (sink.emit(std::move(f))) stragglers_.push_back(t.name);

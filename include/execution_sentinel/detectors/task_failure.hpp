@@ -118,7 +118,7 @@ inline std::optional<TaskFailureCause> es_waiting_cause(const kube::ContainerSta
 inline std::vector<TaskFailureCause> classify_pod_failure(const kube::Pod& pod, ChangeKind kind, bool was_running) {
     std::vector<TaskFailureCause> out;
     const bool succeeded = pod.phase == kube::PodPhase::succeeded;
-    const std::string main = pod.containers.empty() ? std::string() : pod.containers.front().name;
+    const std::string main = pod.containers.empty() ? std::string() : pod.containers.front().name.str();
     auto pod_cause = [&](std::string key, std::string reason, std::string what, std::string next) {
         TaskFailureCause k;
         k.key = std::move(key);
@@ -145,7 +145,7 @@ inline std::vector<TaskFailureCause> classify_pod_failure(const kube::Pod& pod, 
                       "Raise the task's time limit (activeDeadlineSeconds) if it needs longer, or find out why it "
                       "ran so long (it may be stuck).");
         } else if (pod.reason == "NodeLost" || (pod.phase == kube::PodPhase::unknown && was_running)) {
-            pod_cause("node_lost", pod.reason.empty() ? std::string("NodeLost") : pod.reason,
+            pod_cause("node_lost", pod.reason.empty() ? std::string("NodeLost") : pod.reason.str(),
                       "was lost: the machine it ran on stopped answering",
                       "Rerun the task; if machines keep failing, tell the cluster's administrators.");
         } else if (auto* dt = pod.condition("DisruptionTarget"); dt && dt->status == "True") {
@@ -155,7 +155,7 @@ inline std::vector<TaskFailureCause> classify_pod_failure(const kube::Pod& pod, 
                               : dt->reason == "TerminationByKubelet"      ? "because its machine is shutting down or "
                                                                             "short of resources"
                                                                           : "by the cluster";
-            pod_cause("disrupted", dt->reason.empty() ? std::string("DisruptionTarget") : dt->reason,
+            pod_cause("disrupted", dt->reason.empty() ? std::string("DisruptionTarget") : dt->reason.str(),
                       "is being stopped " + why,
                       "Rerun the task once it has stopped; if it keeps happening, ask the cluster's administrators.");
             if (out.back().cluster_message.empty()) out.back().cluster_message = detail::es_bounded(dt->message);
@@ -227,7 +227,7 @@ public:
                             (cause.container.empty() ? std::string() : ":" + cause.container);
             f.details["attempt"] = attempt_no;
             f.details["pod_name"] = pod.meta.name;
-            f.details["node"] = attempt ? attempt->node : pod.node_name;
+            f.details["node"] = attempt ? attempt->node : pod.node_name.str();
             f.details["evidence"].as_object()["pod"] = pod.meta.name;
             if (cause.ran && !cause.container.empty()) f.evidence_request = EvidenceRequest{pod.meta.name, cause.container};
             if (sink.emit(std::move(f))) ++emitted_;

@@ -1,8 +1,12 @@
 // Compact typed views of the Kubernetes objects a workflow monitor needs: Pods, Jobs and Events.
 // They hold only the status section that matters (../docs/watching.md) — not whole JSON documents — so a
-// cache of 100,000 pods stays small. Parsing from JSON lives in kube/parse.hpp.
+// cache of 100,000 pods stays small. Texts that repeat across objects (label keys and values, owner references,
+// node names, condition and container-state texts) are InternedStrings, shared by every object that holds them
+// (kube/interned_string.hpp). Parsing from JSON lives in kube/parse.hpp.
 #ifndef EXECUTION_SENTINEL_KUBE_OBJECTS_HPP
 #define EXECUTION_SENTINEL_KUBE_OBJECTS_HPP
+
+#include <execution_sentinel/kube/interned_string.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -17,12 +21,13 @@ namespace execution_sentinel::kube {
 using Clock = std::chrono::system_clock;
 using Timestamp = Clock::time_point;
 
-/// A label set kept as a small sorted vector (objects carry a handful of labels).
+/// A label set kept as a small sorted vector (objects carry a handful of labels). Keys and values are interned:
+/// the Job controller's labels repeat the Job's name and uid, and every task pod has the same keys.
 struct Labels {
-    std::vector<std::pair<std::string, std::string>> items;
+    std::vector<std::pair<InternedString, InternedString>> items;
 
     /// The value of `key`, or nullptr.
-    const std::string* find(std::string_view key) const noexcept {
+    const InternedString* find(std::string_view key) const noexcept {
         for (auto& kv : items)
             if (kv.first == key) return &kv.second;
         return nullptr;
@@ -36,15 +41,15 @@ struct Labels {
 
 /// The controller owner (ownerReferences entry with controller=true, else the first one).
 struct OwnerRef {
-    std::string kind; ///< e.g. "Job", "ReplicaSet"
-    std::string name;
-    std::string uid;
+    InternedString kind; ///< e.g. "Job", "ReplicaSet"
+    InternedString name;
+    InternedString uid;
     friend bool operator==(const OwnerRef&, const OwnerRef&) = default;
 };
 
 struct ObjectMeta {
     std::string name;
-    std::string namespace_; ///< "namespace" in JSON
+    InternedString namespace_; ///< "namespace" in JSON (shared by the objects of a namespace)
     std::string uid;
     std::string resource_version;
     Timestamp creation_timestamp{};
@@ -58,8 +63,8 @@ struct ObjectMeta {
 struct ContainerState {
     enum class Kind : std::uint8_t { none, waiting, running, terminated };
     Kind kind = Kind::none;
-    std::string reason;  ///< waiting.reason or terminated.reason (e.g. "CrashLoopBackOff", "OOMKilled")
-    std::string message; ///< waiting.message or terminated.message (may be empty)
+    InternedString reason;  ///< waiting.reason or terminated.reason (e.g. "CrashLoopBackOff", "OOMKilled")
+    InternedString message; ///< waiting.message or terminated.message (may be empty)
     int exit_code = 0;   ///< terminated.exitCode
     int signal = 0;      ///< terminated.signal
     std::optional<Timestamp> started_at;  ///< running.startedAt or terminated.startedAt
@@ -68,7 +73,7 @@ struct ContainerState {
 };
 
 struct ContainerStatus {
-    std::string name;
+    InternedString name;
     bool ready = false;
     int restart_count = 0;
     ContainerState state;
@@ -80,17 +85,17 @@ enum class PodPhase : std::uint8_t { unknown, pending, running, succeeded, faile
 
 /// A pod condition that carries monitoring meaning (PodScheduled=False/Unschedulable, DisruptionTarget=True …).
 struct Condition {
-    std::string type;
-    std::string status; ///< "True", "False", "Unknown"
-    std::string reason;
-    std::string message;
+    InternedString type;
+    InternedString status; ///< "True", "False", "Unknown"
+    InternedString reason;
+    InternedString message;
     std::optional<Timestamp> last_transition_time;
     friend bool operator==(const Condition&, const Condition&) = default;
 };
 
 /// What a main container asks for and may use (spec.containers[].resources), in base units; 0 = not set.
 struct ContainerResources {
-    std::string name;
+    InternedString name;
     std::int64_t memory_limit_bytes = 0;
     std::int64_t memory_request_bytes = 0;
     std::int32_t cpu_limit_millicores = 0;
@@ -101,15 +106,15 @@ struct ContainerResources {
 struct Pod {
     ObjectMeta meta;
     PodPhase phase = PodPhase::unknown;
-    std::string reason;  ///< status.reason, e.g. "Evicted", "DeadlineExceeded"
-    std::string message; ///< status.message
-    std::string node_name;
+    std::uint8_t true_conditions = 0; ///< bits of ordinary_condition_bit() for ordinary conditions that are True
+    InternedString reason;  ///< status.reason, e.g. "Evicted", "DeadlineExceeded"
+    InternedString message; ///< status.message
+    InternedString node_name;
     std::optional<Timestamp> start_time;
     /// Conditions worth keeping as records: every condition except the five ordinary ones (PodScheduled,
     /// PodReadyToStartContainers, Initialized, ContainersReady, Ready) while they are True — those are
     /// only a bit in `true_conditions`. Use has_condition() to ask about any condition.
     std::vector<Condition> conditions;
-    std::uint8_t true_conditions = 0; ///< bits of ordinary_condition_bit() for ordinary conditions that are True
     std::vector<ContainerStatus> init_containers;
     std::vector<ContainerStatus> containers;
     /// Main containers that set a limit or a request (others are left out).
@@ -117,9 +122,9 @@ struct Pod {
 
     /// The Job that owns this pod (label `job-name` / `batch.kubernetes.io/job-name`, else a Job owner).
     std::string job_name() const {
-        if (auto* v = meta.labels.find("batch.kubernetes.io/job-name")) return *v;
-        if (auto* v = meta.labels.find("job-name")) return *v;
-        if (meta.owner && meta.owner->kind == "Job") return meta.owner->name;
+        if (auto* v = meta.labels.find("batch.kubernetes.io/job-name")) return v->str();
+        if (auto* v = meta.labels.find("job-name")) return v->str();
+        if (meta.owner && meta.owner->kind == "Job") return meta.owner->name.str();
         return {};
     }
     /// The bit of an ordinary condition type in `true_conditions`, 0 for any other type.

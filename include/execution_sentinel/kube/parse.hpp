@@ -163,6 +163,9 @@ inline void assign_str(std::string& out, const boost::json::object& o, std::stri
     auto s = str_field(o, key);
     out.assign(s.data(), s.size());
 }
+inline void assign_str(InternedString& out, const boost::json::object& o, std::string_view key) {
+    out = InternedString(str_field(o, key));
+}
 inline const boost::json::object* obj_field(const boost::json::object& o, std::string_view key) noexcept {
     if (auto* v = o.if_contains(key)) return v->if_object();
     return nullptr;
@@ -294,7 +297,7 @@ inline ObjectMeta parse_object_meta(const boost::json::object& m) {
         for (auto& kv : *labels) {
             auto* s = kv.value().if_string();
             if (!s) continue;
-            meta.labels.items.emplace_back(std::string(kv.key()), std::string(s->data(), s->size()));
+            meta.labels.items.emplace_back(std::string_view(kv.key()), std::string_view(s->data(), s->size()));
         }
         std::sort(meta.labels.items.begin(), meta.labels.items.end());
     }

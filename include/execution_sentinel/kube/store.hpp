@@ -130,7 +130,8 @@ public:
 
     void clear() noexcept { items_.clear(); }
 
-    /// Approximate heap bytes held (nodes, buckets, and the strings and vectors inside each object).
+    /// Approximate heap bytes held (nodes, buckets, and the strings and vectors inside each object). Interned
+    /// texts are shared between objects and stores and are not included: see interned_string_memory().
     std::size_t memory_estimate() const noexcept;
 
 private:
@@ -142,8 +143,8 @@ private:
     struct Hash {
         using is_transparent = void;
         std::size_t operator()(const ObjectKey& k) const noexcept {
-            std::size_t h = std::hash<std::string_view>{}(k.name);
-            return h ^ (std::hash<std::string_view>{}(k.namespace_) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
+            std::size_t h = detail::text_hash(k.name);
+            return h ^ (detail::text_hash(k.namespace_) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
         }
         std::size_t operator()(const Node& n) const noexcept { return (*this)(key_of(n.object)); }
     };
@@ -193,28 +194,18 @@ inline std::size_t heap_of(const std::string& s) noexcept {
     // allocator's 16-byte granularity.
     return s.capacity() > 15 ? ((s.capacity() + 1 + 15) / 16) * 16 : 0;
 }
-inline std::size_t heap_of(const Labels& l) noexcept {
-    std::size_t n = l.items.capacity() * sizeof(l.items[0]);
-    for (auto& kv : l.items) n += heap_of(kv.first) + heap_of(kv.second);
-    return n;
-}
+/// Interned texts are shared: their records are counted once, by interned_string_memory(), not per object.
+inline std::size_t heap_of(const InternedString&) noexcept { return 0; }
+inline std::size_t heap_of(const Labels& l) noexcept { return l.items.capacity() * sizeof(l.items[0]); }
 inline std::size_t heap_of(const ObjectMeta& m) noexcept {
-    std::size_t n = heap_of(m.name) + heap_of(m.namespace_) + heap_of(m.uid) + heap_of(m.resource_version) +
-                    heap_of(m.labels);
-    if (m.owner) n += heap_of(m.owner->kind) + heap_of(m.owner->name) + heap_of(m.owner->uid);
-    return n;
+    return heap_of(m.name) + heap_of(m.namespace_) + heap_of(m.uid) + heap_of(m.resource_version) + heap_of(m.labels);
 }
-inline std::size_t heap_of(const ContainerState& s) noexcept { return heap_of(s.reason) + heap_of(s.message); }
 inline std::size_t heap_of(const std::vector<ContainerStatus>& v) noexcept {
-    std::size_t n = v.capacity() * sizeof(ContainerStatus);
-    for (auto& c : v) n += heap_of(c.name) + heap_of(c.state) + heap_of(c.last_state);
-    return n;
+    return v.capacity() * sizeof(ContainerStatus);
 }
 inline std::size_t heap_of(const Pod& p) noexcept {
-    std::size_t n = heap_of(p.meta) + heap_of(p.reason) + heap_of(p.message) + heap_of(p.node_name) +
-                    heap_of(p.init_containers) + heap_of(p.containers) + p.conditions.capacity() * sizeof(Condition);
-    for (auto& c : p.conditions) n += heap_of(c.type) + heap_of(c.status) + heap_of(c.reason) + heap_of(c.message);
-    return n;
+    return heap_of(p.meta) + heap_of(p.init_containers) + heap_of(p.containers) +
+           p.conditions.capacity() * sizeof(Condition) + p.resources.capacity() * sizeof(ContainerResources);
 }
 inline std::size_t heap_of(const Job& j) noexcept {
     std::size_t n = heap_of(j.meta) + j.conditions.capacity() * sizeof(JobCondition);

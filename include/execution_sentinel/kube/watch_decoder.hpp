@@ -280,7 +280,7 @@ private:
             if (k == "ownerReferences") return N::owners;
             return N::skip;
         case N::labels:
-            obj_.meta.labels.items.emplace_back(std::string(k), std::string());
+            obj_.meta.labels.items.emplace_back(interned_.get(k), InternedString());
             label_valid_.push_back(false);
             return N::label_value;
         case N::owner:
@@ -689,13 +689,16 @@ private:
         }
     }
 
+    static void assign_text(std::string& out, std::string_view s) { out.assign(s.data(), s.size()); }
+    void assign_text(InternedString& out, std::string_view s) { out = interned_.get(s); }
+
     static std::optional<Timestamp> time_of(std::string_view s) noexcept {
         if (s.empty()) return std::nullopt;
         return parse_timestamp(s);
     }
 
     void string_value(N n, std::string_view s) {
-        auto set = [&](std::string& out) { out.assign(s.data(), s.size()); };
+        auto set = [&](auto& out) { assign_text(out, s); };
         switch (n) {
         case N::env_type: type_present_ = true; set(type_); break;
         case N::m_name: set(obj_.meta.name); break;
@@ -734,7 +737,7 @@ private:
         }
     }
     void pod_string(N n, std::string_view s) {
-        auto set = [&](std::string& out) { out.assign(s.data(), s.size()); };
+        auto set = [&](auto& out) { assign_text(out, s); };
         switch (n) {
         case N::p_node_name: set(obj_.node_name); break;
         case N::pc_name: set(res_.name); break;
@@ -783,7 +786,7 @@ private:
     }
     void event_string(N n, std::string_view s) {
         if constexpr (is_event) {
-            auto set = [&](std::string& out) { out.assign(s.data(), s.size()); };
+            auto set = [&](auto& out) { assign_text(out, s); };
             switch (n) {
             case N::inv_kind: set(involved_target().kind); break;
             case N::inv_name: set(involved_target().name); break;
@@ -859,6 +862,7 @@ private:
     N pending_ = N::root;  ///< node of the value after the last key
     std::string key_{};    ///< a key that arrived in parts
     std::string str_{};    ///< a string that arrived in parts
+    InternCache interned_{}; ///< the texts interned last (bounded: InternCache::slots)
 
     bool root_object_ = false;
     bool type_present_ = false;

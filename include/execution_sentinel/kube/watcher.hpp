@@ -63,6 +63,9 @@ struct WatchOptions {
     /// Called on the Watcher's executor inside next(). If it throws, next() ends with that exception and the
     /// Watcher stays usable (the next call goes on where it stopped).
     std::function<void(const WatchAttempt&)> on_attempt{};
+    /// Called on the Watcher's executor inside next() each time a watch stream opens (streaming() has just become
+    /// true), before any event of it: the way to see a quiet stream start. Must not throw.
+    std::function<void()> on_stream_opened{};
     /// Seed of the timeoutSeconds draw and the backoff jitter; 0 (the default) = from std::random_device.
     std::uint64_t seed = 0;
 };
@@ -330,7 +333,9 @@ template <Resource T> boost::asio::awaitable<WatchAction> Watcher<T>::do_watch(c
         d.client_message = e.what();
         co_return machine_.on_watch_end(make_error_code(error::connection_lost), std::move(d), now());
     }
-    co_return machine_.on_watch_opened(now());
+    auto action = machine_.on_watch_opened(now());
+    if (options_.on_stream_opened) options_.on_stream_opened();
+    co_return action;
 }
 
 template <Resource T> boost::asio::awaitable<WatchAction> Watcher<T>::do_read() {

@@ -1,6 +1,7 @@
 // HttpServer: a bounded HTTP/1.1 server on Boost.Beast for /metrics, /healthz, /readyz, JSON API routes and
-// server-sent event streams. Plain TCP (TLS with a certificate and key is not offered yet: put a TLS-terminating
-// proxy or a Kubernetes Service mesh in front when the port leaves the pod).
+// server-sent event streams. Plain TCP by default; with HttpServerOptions::tls (make_server_tls_context(): a PEM
+// certificate chain and key) every connection is HTTPS only (TLS 1.2 or later; a client that does not complete the
+// TLS handshake within read_timeout is disconnected, and nothing is answered in plain text).
 //
 // Usage:
 //   es::serve::SentinelMetrics metrics;
@@ -48,6 +49,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -56,15 +60,24 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -90,6 +103,8 @@ struct HttpServerOptions {
     std::size_t max_connections = 128;
     /// Requests served on one keep-alive connection before it is closed. Default 1000.
     std::size_t max_requests_per_connection = 1000;
+    /// When set, the server speaks HTTPS only, with this context (make_server_tls_context()).
+    std::shared_ptr<boost::asio::ssl::context> tls{};
     /// When set, the server registers execution_sentinel_http_requests_total{handler,code},
     /// execution_sentinel_http_connections and execution_sentinel_http_connections_rejected_total here. Must
     /// outlive the server.
@@ -102,6 +117,7 @@ struct HttpServerStats {
     std::uint64_t accepted = 0;  ///< connections accepted (rejected ones included)
     std::uint64_t rejected = 0;  ///< connections answered 503 because max_connections were open
     std::uint64_t requests = 0;  ///< requests answered (errors included)
+    std::uint64_t tls_handshake_failures = 0; ///< TLS connections closed because their handshake failed
 };
 
 namespace detail {
@@ -109,10 +125,47 @@ namespace detail {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
+/// The bytes of a connection: the TCP stream itself, or TLS over it. A Beast AsyncReadStream and AsyncWriteStream
+/// (http::async_read and async_write take it); timeouts and closing are the TCP stream's.
+class HttpIo {
+public:
+    using executor_type = beast::tcp_stream::executor_type;
+    HttpIo(beast::tcp_stream& tcp, asio::ssl::context* tls) : tcp_(tcp) {
+        if (tls) tls_.emplace(tcp_, *tls);
+    }
+    HttpIo(const HttpIo&) = delete;
+    HttpIo& operator=(const HttpIo&) = delete;
+
+    executor_type get_executor() { return tcp_.get_executor(); }
+    bool is_tls() const noexcept { return tls_.has_value(); }
+    asio::ssl::stream<beast::tcp_stream&>& tls() { return *tls_; }
+
+    template <class MutableBuffers, class Token> auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+        return asio::async_initiate<Token, void(beast::error_code, std::size_t)>(
+            [this](auto handler, const MutableBuffers& b) {
+                if (tls_) tls_->async_read_some(b, std::move(handler));
+                else tcp_.async_read_some(b, std::move(handler));
+            },
+            token, buffers);
+    }
+    template <class ConstBuffers, class Token> auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+        return asio::async_initiate<Token, void(beast::error_code, std::size_t)>(
+            [this](auto handler, const ConstBuffers& b) {
+                if (tls_) tls_->async_write_some(b, std::move(handler));
+                else tcp_.async_write_some(b, std::move(handler));
+            },
+            token, buffers);
+    }
+
+private:
+    beast::tcp_stream& tcp_;
+    std::optional<asio::ssl::stream<beast::tcp_stream&>> tls_;
+};
+
 /// One connection, owned by its coroutine; the server keeps a weak reference to close it on stop().
 struct HttpConnection : std::enable_shared_from_this<HttpConnection> {
-    explicit HttpConnection(asio::ip::tcp::socket socket)
-        : stream(std::move(socket)), wake(stream.get_executor()), deadline(stream.get_executor()) {}
+    HttpConnection(asio::ip::tcp::socket socket, asio::ssl::context* tls)
+        : stream(std::move(socket)), io(stream, tls), wake(stream.get_executor()), deadline(stream.get_executor()) {}
 
     /// Closes the socket and wakes an event stream; runs on the connection's strand.
     void close_now() {
@@ -150,6 +203,7 @@ struct HttpConnection : std::enable_shared_from_this<HttpConnection> {
     }
 
     beast::tcp_stream stream;
+    HttpIo io;                   ///< what is read and written: `stream`, or TLS over it
     asio::steady_timer wake;     ///< an event stream waits on it; cancelled to wake it
     asio::steady_timer deadline; ///< the read deadline
     bool timed_out = false;
@@ -186,7 +240,7 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
     std::map<std::uint64_t, std::weak_ptr<HttpConnection>> connections;
     std::uint64_t next_id = 0;
     std::atomic<bool> stopped{false};
-    std::atomic<std::uint64_t> accepted{0}, rejected{0}, requests{0};
+    std::atomic<std::uint64_t> accepted{0}, rejected{0}, requests{0}, tls_handshake_failures{0};
 
     CounterFamily* requests_family = nullptr;
     Gauge connections_gauge;
@@ -232,7 +286,7 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
 
     asio::awaitable<void> write_message(HttpConnection& c, http::response<http::string_body>& m) {
         c.stream.expires_after(options.write_timeout);
-        auto [ec, n] = co_await http::async_write(c.stream, m, asio::as_tuple(asio::use_awaitable));
+        auto [ec, n] = co_await http::async_write(c.io, m, asio::as_tuple(asio::use_awaitable));
         (void)n;
         if (ec) c.close_now();
     }
@@ -241,6 +295,10 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
     asio::awaitable<void> refuse(std::shared_ptr<HttpConnection> c) {
         ++rejected;
         rejected_counter.inc();
+        if (c->io.is_tls()) { // no handshake for a connection that is refused: closed at once
+            c->close_now();
+            co_return;
+        }
         auto m = to_message(HttpResponse::error(503, "too many connections; retry later"), 11, false, false);
         m.set(http::field::retry_after, "1");
         c->stream.expires_after(std::chrono::seconds(1));
@@ -266,7 +324,7 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
                 continue;
             }
             ++accepted;
-            auto c = std::make_shared<HttpConnection>(std::move(socket));
+            auto c = std::make_shared<HttpConnection>(std::move(socket), options.tls.get());
             const auto id = add(c);
             if (id == 0) {
                 asio::co_spawn(c->stream.get_executor(), refuse(c), asio::detached);
@@ -288,13 +346,22 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
     }
 
     asio::awaitable<void> serve_requests(HttpConnection& c) {
+        if (c.io.is_tls()) { // the handshake, within the read timeout; a client that does not speak TLS is closed
+            c.arm_read_deadline(options.read_timeout);
+            auto [ec] = co_await c.io.tls().async_handshake(asio::ssl::stream_base::server,
+                                                            asio::as_tuple(asio::use_awaitable));
+            c.disarm_read_deadline();
+            if (ec) {
+                ++tls_handshake_failures;
+                co_return;
+            }
+        }
         beast::flat_buffer buffer;
         for (std::size_t served = 0; !stopped; ++served) {
             if (buffer.size() == 0) {
                 // Keep-alive: wait for the first byte of the next request; silence closes the connection.
                 c.arm_read_deadline(options.idle_timeout);
-                auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(4096),
-                                                                 asio::as_tuple(asio::use_awaitable));
+                auto [ec, n] = co_await c.io.async_read_some(buffer.prepare(4096), asio::as_tuple(asio::use_awaitable));
                 c.disarm_read_deadline();
                 if (ec) co_return;
                 buffer.commit(n);
@@ -302,7 +369,7 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
             c.arm_read_deadline(options.read_timeout);
             http::request_parser<http::string_body> parser;
             configure_parser(parser, options.limits);
-            auto [ec, n] = co_await http::async_read(c.stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+            auto [ec, n] = co_await http::async_read(c.io, buffer, parser, asio::as_tuple(asio::use_awaitable));
             (void)n;
             c.disarm_read_deadline();
             if (ec) {
@@ -327,7 +394,7 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
             const bool keep = req.keep_alive() && served + 1 < options.max_requests_per_connection && !stopped;
             auto m = to_message(result.response, req.version(), keep, req.method() == http::verb::head);
             c.stream.expires_after(options.write_timeout);
-            auto [wec, wn] = co_await http::async_write(c.stream, m, asio::as_tuple(asio::use_awaitable));
+            auto [wec, wn] = co_await http::async_write(c.io, m, asio::as_tuple(asio::use_awaitable));
             (void)wn;
             if (wec || !keep) co_return;
         }
@@ -335,7 +402,7 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
 
     asio::awaitable<void> write_text(HttpConnection& c, std::string_view text, bool& ok) {
         c.stream.expires_after(options.write_timeout);
-        auto [ec, n] = co_await asio::async_write(c.stream, asio::buffer(text.data(), text.size()),
+        auto [ec, n] = co_await asio::async_write(c.io, asio::buffer(text.data(), text.size()),
                                                   asio::as_tuple(asio::use_awaitable));
         (void)n;
         ok = !ec;
@@ -385,7 +452,7 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
                 buffers.clear();
                 for (auto& f : frames) buffers.push_back(asio::buffer(*f));
                 c.stream.expires_after(options.write_timeout);
-                auto [ec, n] = co_await asio::async_write(c.stream, buffers, asio::as_tuple(asio::use_awaitable));
+                auto [ec, n] = co_await asio::async_write(c.io, buffers, asio::as_tuple(asio::use_awaitable));
                 (void)n;
                 ok = !ec;
                 continue;
@@ -400,6 +467,65 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
 };
 
 } // namespace detail
+
+/// A server certificate or key file that cannot be used. what() is "FILE: problem" (never the file's content);
+/// field() is "cert_file" or "key_file".
+class TlsFileError : public std::invalid_argument {
+public:
+    TlsFileError(std::string field, const std::string& file, const std::string& problem)
+        : std::invalid_argument(file + ": " + problem), field_(std::move(field)) {}
+    const std::string& field() const noexcept { return field_; }
+
+private:
+    std::string field_;
+};
+
+/// The TLS context of an HTTPS server: the certificate chain of `cert_file` (PEM, the server's certificate first)
+/// and the private key of `key_file` (PEM, unencrypted), TLS 1.2 or later. Throws TlsFileError naming the file
+/// that cannot be read, holds no PEM certificate or key, or whose key is not the certificate's.
+inline std::shared_ptr<boost::asio::ssl::context> make_server_tls_context(const std::string& cert_file,
+                                                                          const std::string& key_file) {
+    namespace ssl = boost::asio::ssl;
+    auto readable = [](const std::string& field, const std::string& file) {
+        std::error_code ec;
+        if (std::filesystem::is_directory(file, ec)) throw TlsFileError(field, file, "is a directory");
+        std::ifstream in(file, std::ios::binary);
+        if (!in) throw TlsFileError(field, file, "cannot be read");
+    };
+    readable("cert_file", cert_file);
+    readable("key_file", key_file);
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+    boost::system::error_code ec;
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                         ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                     ec);
+    ctx->use_certificate_chain_file(cert_file, ec);
+    if (ec) {
+        ERR_clear_error();
+        throw TlsFileError("cert_file", cert_file, "not a PEM certificate (chain)");
+    }
+    // The key is read here (an encrypted key is refused, never prompted for), then given to the context, which
+    // refuses a key that is not the certificate's.
+    struct BioFree {
+        void operator()(BIO* b) const noexcept { BIO_free(b); }
+    };
+    struct KeyFree {
+        void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
+    };
+    std::unique_ptr<BIO, BioFree> bio(BIO_new_file(key_file.c_str(), "r"));
+    std::unique_ptr<EVP_PKEY, KeyFree> key;
+    if (bio) key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr));
+    if (!key) {
+        ERR_clear_error();
+        throw TlsFileError("key_file", key_file, "not a PEM private key (an unencrypted key is expected)");
+    }
+    if (SSL_CTX_use_PrivateKey(ctx->native_handle(), key.get()) != 1 ||
+        SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+        ERR_clear_error();
+        throw TlsFileError("key_file", key_file, "is not the key of the certificate in " + cert_file);
+    }
+    return ctx;
+}
 
 class HttpServer {
 public:
@@ -444,7 +570,8 @@ public:
     void stop() { state_->stop(); }
 
     HttpServerStats stats() const {
-        return {state_->open(), state_->accepted.load(), state_->rejected.load(), state_->requests.load()};
+        return {state_->open(), state_->accepted.load(), state_->rejected.load(), state_->requests.load(),
+                state_->tls_handshake_failures.load()};
     }
 
 private:

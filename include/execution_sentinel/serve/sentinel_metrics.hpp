@@ -40,8 +40,8 @@ struct SentinelMetricsOptions {
     /// Runs with their own series (health, tasks by phase) at most; the others share the overflow series.
     /// Default 500; 0 is read as 1.
     std::size_t max_runs = 500;
-    /// Series of execution_sentinel_tasks at most (one per run, phase and status); default 4000 (e.g. 100 runs of
-    /// 10 phases). 0 is read as 1.
+    /// Series of execution_sentinel_tasks at most (one per run, phase and status); default 4000 (e.g. 80 runs of
+    /// 10 phases, 5 statuses each). 0 is read as 1.
     std::size_t max_task_series = 4000;
     /// The `version` label of execution_sentinel_build_info. Default: the library's version.
     std::string version = version_string;
@@ -56,7 +56,7 @@ inline std::vector<double> reaction_latency_buckets() {
 inline std::vector<double> run_duration_buckets() { return {60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400}; }
 
 /// The task statuses of execution_sentinel_tasks.
-inline constexpr std::array<std::string_view, 4> task_statuses{"pending", "running", "succeeded", "failed"};
+inline constexpr std::array<std::string_view, 5> task_statuses{"pending", "running", "succeeded", "failed", "vanished"};
 
 class SentinelMetrics {
 public:
@@ -80,7 +80,7 @@ public:
                             .with();
         tasks_ = &registry_.gauge("execution_sentinel_tasks",
                                   "Tasks of a watched run, by phase (task type) and status (pending, running, "
-                                  "succeeded, failed).",
+                                  "succeeded, failed, vanished: ended with its outcome unknown).",
                                   {"namespace", "run", "phase", "status"},
                                   {.max_series = options_.max_task_series});
         health_ = &registry_.gauge("execution_sentinel_run_health_ratio",
@@ -120,6 +120,20 @@ public:
                                                "Alert messages handed to a sink, by sink and outcome (sent, failed, "
                                                "dropped).",
                                                {"sink", "outcome"}, {.max_series = 200});
+        leases_held_ = registry_
+                           .gauge("execution_sentinel_leases_held",
+                                  "Run leases this replica holds (serve with ha.enabled; docs/serve.md).")
+                           .with();
+        lease_takeovers_ = registry_
+                               .counter("execution_sentinel_lease_takeovers_total",
+                                        "Run leases this replica took over from another replica (expired or "
+                                        "released).")
+                               .with();
+        leases_lost_ = registry_
+                           .counter("execution_sentinel_leases_lost_total",
+                                    "Run leases this replica lost (another replica took them, or they could not be "
+                                    "renewed in time).")
+                           .with();
     }
     SentinelMetrics(const SentinelMetrics&) = delete;
     SentinelMetrics& operator=(const SentinelMetrics&) = delete;
@@ -166,7 +180,7 @@ public:
     /// The run's tasks by phase and status, and its health, from a snapshot.
     void observe(std::string_view ns, std::string_view run, const MonitorView& view) {
         for (const auto& p : view.phases) {
-            const int counts[] = {p.pending, p.running, p.succeeded, p.failed};
+            const int counts[] = {p.pending, p.running, p.succeeded, p.failed, p.vanished};
             for (std::size_t i = 0; i < task_statuses.size(); ++i)
                 tasks_->with({ns, run, p.task_type, task_statuses[i]}).set(counts[i]);
         }
@@ -207,6 +221,13 @@ public:
 
     double runs_tracked() const noexcept { return runs_tracked_.value(); }
 
+    /// The number of run leases held now.
+    void set_leases_held(std::size_t n) { leases_held_.set(static_cast<double>(n)); }
+    /// A lease was taken over from another replica.
+    void lease_taken_over() { lease_takeovers_.inc(); }
+    /// A lease was lost (another replica holds it, or the renew deadline passed).
+    void lease_lost() { leases_lost_.inc(); }
+
 private:
     static std::size_t index(ReportType t) noexcept {
         const auto i = static_cast<std::size_t>(t);
@@ -243,6 +264,9 @@ private:
     CounterFamily* api_errors_ = nullptr;
     CounterFamily* store_writes_ = nullptr;
     CounterFamily* alert_deliveries_ = nullptr;
+    Gauge leases_held_;
+    Counter lease_takeovers_;
+    Counter leases_lost_;
 };
 
 /// Feeds every report received on `subscription` to `metrics` (with the run's health when `ns` and `run` are

@@ -18,6 +18,7 @@
 
 #include <execution_sentinel/detail/build_mode.hpp>
 #include <execution_sentinel/testing/metrics.hpp>
+#include <execution_sentinel/testing/traffic.hpp>
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -150,6 +151,9 @@ public:
     // ------------------------------------------------------------------------------------------- faults
     /// Ends every open watch stream cleanly (terminating chunk), as an apiserver does at its watch timeout.
     void close_watches();
+    /// Resets the connection of every open watch (TCP RST: no terminating chunk, the client's read fails), as
+    /// when a load balancer, a node or the apiserver process goes away.
+    void reset_watches();
     /// Answers the next `count` authenticated requests with `http_status` and a matching Status body
     /// (500 InternalError, 429 TooManyRequests, 503 ServiceUnavailable, 504 Timeout, ...), with a Retry-After
     /// header when `retry_after_seconds` is given. A new call replaces the previous setting; count 0 clears it.
@@ -160,6 +164,9 @@ public:
     void compact();
     /// Waits `delay` before answering every request (0 = off).
     void delay_responses(std::chrono::milliseconds delay);
+    /// Waits `delay` before answering every watch request (an overloaded apiserver, slow to open a watch that
+    /// reconnects); other requests are answered at once (0 = off).
+    void delay_watches(std::chrono::milliseconds delay);
     /// Sends `bytes` verbatim as one chunk on every open watch (malformed or truncated JSON lines).
     void send_raw_watch_line(std::string bytes);
     /// While stalled, open watches send nothing (no events, bookmarks or end at timeout) but stay open, like a
@@ -171,8 +178,15 @@ public:
         std::size_t requests = 0, gets = 0, lists = 0, watches = 0, writes = 0, execs = 0, logs = 0,
                     unauthorized = 0, injected_failures = 0, open_watches = 0;
         std::size_t metrics = 0; ///< metrics API reads answered (get and list)
+        std::uint64_t connections = 0;    ///< connections accepted
+        std::uint64_t bytes_sent = 0;     ///< bytes written to all connections (TLS records, as on the wire)
+        std::uint64_t bytes_received = 0; ///< bytes read from all connections
     };
     Stats stats() const;
+
+    /// Bytes per connection and per request since construction, counted as the sockets transfer them (TLS
+    /// handshake, headers, bodies, chunk framing and record overhead included), for traffic comparisons.
+    Traffic traffic() const;
 
 private:
     std::unique_ptr<detail::ClusterServer> server_;

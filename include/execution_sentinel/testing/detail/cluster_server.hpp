@@ -8,6 +8,7 @@
 #include <execution_sentinel/testing/certificates.hpp>
 #include <execution_sentinel/testing/detail/router.hpp>
 #include <execution_sentinel/testing/detail/streaming.hpp>
+#include <execution_sentinel/testing/traffic.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -20,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -89,17 +91,43 @@ public:
 
     // faults
     void close_watches();
+    void reset_watches();
     void fail_next_requests(int count, int status, std::optional<int> retry_after);
     void refuse_connections(std::chrono::milliseconds duration);
     void compact();
     void delay_responses(std::chrono::milliseconds delay);
+    void delay_watches(std::chrono::milliseconds delay);
     void send_raw_watch_line(std::string bytes);
     void stall_watches(bool stalled);
 
     ServerStats stats() const;
+    /// The traffic; only the totals when `records` is false.
+    Traffic traffic(bool records = true) const;
 
 private:
     struct ConnectionGuard;
+    struct TrafficConnection {
+        std::uint64_t id = 0;
+        std::shared_ptr<ConnectionBytes> bytes;
+        std::size_t requests = 0;
+        bool open = true;
+    };
+    struct TrafficRequest {
+        std::uint64_t connection = 0;
+        std::string method, target;
+        std::shared_ptr<ConnectionBytes> bytes;
+        std::uint64_t sent0 = 0, received0 = 0, sent1 = 0, received1 = 0;
+        bool open = true;
+    };
+    static constexpr std::size_t traffic_records = 100000;
+
+    /// Traffic bookkeeping (any thread; takes traffic_mu_).
+    void traffic_connection_opened(std::uint64_t id, std::shared_ptr<ConnectionBytes> bytes);
+    void traffic_connection_closed(std::uint64_t id);
+    /// A request whose bytes started at `sent0`/`received0` on its connection; returns its record number.
+    std::uint64_t traffic_request_started(std::uint64_t connection, const Request& req, std::uint64_t sent0,
+                                          std::uint64_t received0);
+    void traffic_request_ended(std::uint64_t record);
 
     void configure_tls();
     void open_acceptor(const boost::asio::ip::tcp::endpoint& endpoint);
@@ -124,6 +152,13 @@ private:
     std::uint64_t accept_generation_ = 0;   // I/O thread only
     std::uint64_t connection_ids_ = 0;      // I/O thread only
     std::map<std::uint64_t, std::weak_ptr<SslStream>> connections_; // I/O thread only
+
+    mutable std::mutex traffic_mu_;
+    std::deque<TrafficConnection> traffic_connections_; ///< guarded by traffic_mu_
+    std::deque<TrafficRequest> traffic_requests_;       ///< guarded by traffic_mu_
+    std::uint64_t traffic_first_request_ = 0;           ///< record number of traffic_requests_.front()
+    std::uint64_t traffic_requests_total_ = 0, traffic_connections_total_ = 0;
+    std::uint64_t dropped_sent_ = 0, dropped_received_ = 0; ///< bytes of connections no longer listed
 
     std::unique_ptr<boost::asio::io_context> ioc_;
     std::unique_ptr<boost::asio::ssl::context> ssl_ctx_;

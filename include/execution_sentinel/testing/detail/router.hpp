@@ -98,6 +98,7 @@ struct ClusterState {
     int fail_status = 500;
     std::optional<int> fail_retry_after;  ///< Retry-After seconds of the failures
     std::chrono::milliseconds delay{0};   ///< before every answer
+    std::chrono::milliseconds watch_delay{0}; ///< before every watch's answer (delay_watches)
     bool stalled = false;                 ///< watches send nothing
     // metrics API
     MetricsApi metrics_api = MetricsApi::available;

@@ -13,7 +13,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/rate_policy.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <atomic>
@@ -21,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,7 +33,33 @@
 
 namespace execution_sentinel::testing::detail {
 
-using SslStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+/// Bytes one connection moved, counted as its socket reads and writes complete: the TLS records as they travel
+/// above TCP (handshake, HTTP headers, bodies, chunk framing, record overhead). Written on the I/O thread, read
+/// from any thread.
+struct ConnectionBytes {
+    std::atomic<std::uint64_t> sent{0};
+    std::atomic<std::uint64_t> received{0};
+};
+
+/// A Beast rate policy that limits nothing and counts every byte the connection's socket transfers.
+class CountingRatePolicy {
+public:
+    const std::shared_ptr<ConnectionBytes>& bytes() const noexcept { return bytes_; }
+
+private:
+    friend class boost::beast::rate_policy_access;
+    static std::size_t available_read_bytes() noexcept { return (std::numeric_limits<std::size_t>::max)(); }
+    static std::size_t available_write_bytes() noexcept { return (std::numeric_limits<std::size_t>::max)(); }
+    void transfer_read_bytes(std::size_t n) noexcept { bytes_->received.fetch_add(n, std::memory_order_relaxed); }
+    void transfer_write_bytes(std::size_t n) noexcept { bytes_->sent.fetch_add(n, std::memory_order_relaxed); }
+    static void on_timer() noexcept {}
+
+    std::shared_ptr<ConnectionBytes> bytes_ = std::make_shared<ConnectionBytes>();
+};
+
+/// A TCP stream with Beast's timeouts whose bytes are counted.
+using CountingTcpStream = boost::beast::basic_stream<boost::asio::ip::tcp, boost::asio::any_io_executor, CountingRatePolicy>;
+using SslStream = boost::beast::ssl_stream<CountingTcpStream>;
 
 /// The queue of one open watch or log-follow stream. Filled under the server mutex from any thread, drained by
 /// the connection coroutine on the I/O thread, which `wake` resumes.
@@ -71,6 +101,8 @@ public:
     void log_restarted(std::string_view ns, std::string_view pod, std::string_view container);
     /// Ends every watch cleanly.
     void end_watches();
+    /// Resets the connection of every watch (TCP RST, no terminating chunk), as a failing load balancer or node.
+    void reset_watches();
     /// Sends `bytes` verbatim on every watch.
     void send_raw_to_watches(const std::string& bytes);
     /// Wakes every watch (the stall setting changed).

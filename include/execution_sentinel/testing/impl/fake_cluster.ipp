@@ -123,6 +123,7 @@ EXECUTION_SENTINEL_DECL void FakeCluster::set_pod_usage(std::string_view ns, std
 EXECUTION_SENTINEL_DECL void FakeCluster::set_metrics_api(MetricsApi mode) { server_->set_metrics_api(mode); }
 
 EXECUTION_SENTINEL_DECL void FakeCluster::close_watches() { server_->close_watches(); }
+EXECUTION_SENTINEL_DECL void FakeCluster::reset_watches() { server_->reset_watches(); }
 
 EXECUTION_SENTINEL_DECL void FakeCluster::fail_next_requests(int count, int http_status, std::optional<int> retry_after_seconds) {
     server_->fail_next_requests(count, http_status, retry_after_seconds);
@@ -131,6 +132,7 @@ EXECUTION_SENTINEL_DECL void FakeCluster::fail_next_requests(int count, int http
 EXECUTION_SENTINEL_DECL void FakeCluster::refuse_connections(std::chrono::milliseconds duration) { server_->refuse_connections(duration); }
 EXECUTION_SENTINEL_DECL void FakeCluster::compact() { server_->compact(); }
 EXECUTION_SENTINEL_DECL void FakeCluster::delay_responses(std::chrono::milliseconds delay) { server_->delay_responses(delay); }
+EXECUTION_SENTINEL_DECL void FakeCluster::delay_watches(std::chrono::milliseconds delay) { server_->delay_watches(delay); }
 EXECUTION_SENTINEL_DECL void FakeCluster::send_raw_watch_line(std::string bytes) { server_->send_raw_watch_line(std::move(bytes)); }
 EXECUTION_SENTINEL_DECL void FakeCluster::stall_watches(bool stalled) { server_->stall_watches(stalled); }
 
@@ -148,8 +150,14 @@ EXECUTION_SENTINEL_DECL FakeCluster::Stats FakeCluster::stats() const {
     out.injected_failures = s.injected_failures;
     out.open_watches = s.open_watches;
     out.metrics = s.metrics;
+    const Traffic t = server_->traffic(false);
+    out.connections = t.connections_total;
+    out.bytes_sent = t.bytes_sent;
+    out.bytes_received = t.bytes_received;
     return out;
 }
+
+EXECUTION_SENTINEL_DECL Traffic FakeCluster::traffic() const { return server_->traffic(); }
 
 } // namespace execution_sentinel::testing
 

@@ -571,6 +571,10 @@ private:
                 if (t.finished && !t.job.empty()) delete_task_job(t);
             break;
         case StepKind::close_watches: cluster_.close_watches(); break;
+        case StepKind::reset_watches:
+            if constexpr (requires(Cluster& c) { c.reset_watches(); }) cluster_.reset_watches();
+            else cluster_.close_watches();
+            break;
         case StepKind::fail_next: cluster_.fail_next_requests(s.count, s.http_status, s.retry_after); break;
         case StepKind::refuse_connections:
             cluster_.refuse_connections(std::chrono::milliseconds(static_cast<std::int64_t>(s.wall_seconds * 1000)));

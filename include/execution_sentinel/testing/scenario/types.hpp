@@ -66,6 +66,7 @@ enum class StepKind : std::uint8_t {
     restart_container,      ///< the crashed container runs again (its log starts afresh; the old one is `previous`)
     lose_node,              ///< the newest pod's node stops responding: Ready False, status.reason NodeLost, NodeNotReady event
     delete_pod,             ///< the newest pod is deleted while running (DisruptionTarget `reason`); the Job counts it failed
+    reset_watches,          ///< fault: reset the connection of every open watch (no terminating chunk)
 };
 
 /// The JSON name of a step kind ("start_task").
@@ -101,6 +102,7 @@ inline std::string_view step_kind_name(StepKind k) noexcept {
     case StepKind::restart_container: return "restart_container";
     case StepKind::lose_node: return "lose_node";
     case StepKind::delete_pod: return "delete_pod";
+    case StepKind::reset_watches: return "reset_watches";
     }
     return "unknown";
 }
@@ -354,6 +356,7 @@ inline Step delete_job(double at, std::string task) {
 }
 inline Step delete_finished_jobs(double at) { return make(at, StepKind::delete_finished_jobs); }
 inline Step close_watches(double at) { return make(at, StepKind::close_watches); }
+inline Step reset_watches(double at) { return make(at, StepKind::reset_watches); }
 inline Step fail_next(double at, int count, int http_status, std::optional<int> retry_after = std::nullopt) {
     auto s = make(at, StepKind::fail_next);
     s.count = count;

@@ -38,7 +38,10 @@ inline boost::asio::awaitable<bool> send(SslStream& s, Response res) {
 struct ClusterServer::ConnectionGuard {
     ClusterServer* server;
     std::uint64_t id;
-    ~ConnectionGuard() { server->connections_.erase(id); }
+    ~ConnectionGuard() {
+        server->connections_.erase(id);
+        server->traffic_connection_closed(id);
+    }
 };
 
 EXECUTION_SENTINEL_DECL ClusterServer::ClusterServer(ServerConfig config)
@@ -204,6 +207,11 @@ EXECUTION_SENTINEL_DECL void ClusterServer::close_watches() {
     streams_->end_watches();
 }
 
+EXECUTION_SENTINEL_DECL void ClusterServer::reset_watches() {
+    std::lock_guard lock(mu_);
+    streams_->reset_watches();
+}
+
 EXECUTION_SENTINEL_DECL void ClusterServer::fail_next_requests(int count, int status, std::optional<int> retry_after) {
     std::lock_guard lock(mu_);
     state_.fail_count = count < 0 ? 0 : count;
@@ -240,6 +248,11 @@ EXECUTION_SENTINEL_DECL void ClusterServer::delay_responses(std::chrono::millise
     state_.delay = delay.count() < 0 ? std::chrono::milliseconds(0) : delay;
 }
 
+EXECUTION_SENTINEL_DECL void ClusterServer::delay_watches(std::chrono::milliseconds delay) {
+    std::lock_guard lock(mu_);
+    state_.watch_delay = delay.count() < 0 ? std::chrono::milliseconds(0) : delay;
+}
+
 EXECUTION_SENTINEL_DECL void ClusterServer::send_raw_watch_line(std::string bytes) {
     std::lock_guard lock(mu_);
     streams_->send_raw_to_watches(bytes);
@@ -256,6 +269,100 @@ EXECUTION_SENTINEL_DECL ServerStats ClusterServer::stats() const {
     ServerStats s = state_.stats;
     s.open_watches = streams_->open_watches();
     return s;
+}
+
+// ------------------------------------------------------------------------------------------------ traffic
+EXECUTION_SENTINEL_DECL void ClusterServer::traffic_connection_opened(std::uint64_t id, std::shared_ptr<ConnectionBytes> bytes) {
+    std::lock_guard lock(traffic_mu_);
+    ++traffic_connections_total_;
+    traffic_connections_.push_back(TrafficConnection{id, std::move(bytes), 0, true});
+    // Forget the oldest closed connections beyond the limit; their bytes stay in the totals.
+    while (traffic_connections_.size() > traffic_records && !traffic_connections_.front().open) {
+        dropped_sent_ += traffic_connections_.front().bytes->sent.load(std::memory_order_relaxed);
+        dropped_received_ += traffic_connections_.front().bytes->received.load(std::memory_order_relaxed);
+        traffic_connections_.pop_front();
+    }
+}
+
+EXECUTION_SENTINEL_DECL void ClusterServer::traffic_connection_closed(std::uint64_t id) {
+    std::lock_guard lock(traffic_mu_);
+    for (auto it = traffic_connections_.rbegin(); it != traffic_connections_.rend(); ++it)
+        if (it->id == id) {
+            it->open = false;
+            break;
+        }
+}
+
+EXECUTION_SENTINEL_DECL std::uint64_t ClusterServer::traffic_request_started(std::uint64_t connection, const Request& req,
+                                                                            std::uint64_t sent0, std::uint64_t received0) {
+    std::lock_guard lock(traffic_mu_);
+    ++traffic_requests_total_;
+    std::shared_ptr<ConnectionBytes> bytes;
+    for (auto it = traffic_connections_.rbegin(); it != traffic_connections_.rend(); ++it)
+        if (it->id == connection) {
+            ++it->requests;
+            bytes = it->bytes;
+            break;
+        }
+    if (!bytes) bytes = std::make_shared<ConnectionBytes>();
+    TrafficRequest r;
+    r.connection = connection;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    r.bytes = std::move(bytes);
+    r.sent0 = sent0;
+    r.received0 = received0;
+    traffic_requests_.push_back(std::move(r));
+    while (traffic_requests_.size() > traffic_records && !traffic_requests_.front().open) {
+        traffic_requests_.pop_front();
+        ++traffic_first_request_;
+    }
+    return traffic_first_request_ + traffic_requests_.size() - 1;
+}
+
+EXECUTION_SENTINEL_DECL void ClusterServer::traffic_request_ended(std::uint64_t record) {
+    std::lock_guard lock(traffic_mu_);
+    if (record < traffic_first_request_ || record - traffic_first_request_ >= traffic_requests_.size()) return;
+    auto& r = traffic_requests_[static_cast<std::size_t>(record - traffic_first_request_)];
+    r.sent1 = r.bytes->sent.load(std::memory_order_relaxed);
+    r.received1 = r.bytes->received.load(std::memory_order_relaxed);
+    r.open = false;
+}
+
+EXECUTION_SENTINEL_DECL Traffic ClusterServer::traffic(bool records) const {
+    std::lock_guard lock(traffic_mu_);
+    Traffic t;
+    t.bytes_sent = dropped_sent_;
+    t.bytes_received = dropped_received_;
+    t.connections_total = traffic_connections_total_;
+    t.requests_total = traffic_requests_total_;
+    if (records) t.connections.reserve(traffic_connections_.size());
+    for (auto& c : traffic_connections_) {
+        ConnectionTraffic out;
+        out.id = c.id;
+        out.bytes_sent = c.bytes->sent.load(std::memory_order_relaxed);
+        out.bytes_received = c.bytes->received.load(std::memory_order_relaxed);
+        out.requests = c.requests;
+        out.open = c.open;
+        t.bytes_sent += out.bytes_sent;
+        t.bytes_received += out.bytes_received;
+        if (records) t.connections.push_back(out);
+    }
+    if (!records) return t;
+    t.requests.reserve(traffic_requests_.size());
+    for (auto& r : traffic_requests_) {
+        RequestTraffic out;
+        out.connection = r.connection;
+        out.method = r.method;
+        out.target = r.target;
+        const std::uint64_t sent1 = r.open ? r.bytes->sent.load(std::memory_order_relaxed) : r.sent1;
+        const std::uint64_t received1 = r.open ? r.bytes->received.load(std::memory_order_relaxed) : r.received1;
+        out.bytes_sent = sent1 - r.sent0;
+        out.bytes_received = received1 - r.received0;
+        out.open = r.open;
+        t.requests.push_back(std::move(out));
+    }
+    return t;
 }
 
 // ------------------------------------------------------------------------------------------------ set-up
@@ -319,9 +426,10 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<void> ClusterServer::accept_loop(
         // net package sets TCP_NODELAY by default too).
         boost::system::error_code nodelay_ec;
         socket.set_option(asio::ip::tcp::no_delay(true), nodelay_ec);
-        auto stream = std::make_shared<SslStream>(boost::beast::tcp_stream(std::move(socket)), *ssl_ctx_);
+        auto stream = std::make_shared<SslStream>(CountingTcpStream(std::move(socket)), *ssl_ctx_);
         const std::uint64_t id = ++connection_ids_;
         connections_[id] = stream;
+        traffic_connection_opened(id, boost::beast::get_lowest_layer(*stream).rate_policy().bytes());
         asio::co_spawn(*ioc_, run_connection(stream, id), asio::detached);
     }
 }
@@ -340,7 +448,12 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<void> ClusterServer::run_connecti
         X509_free(peer);
     }
     beast::flat_buffer buffer;
+    const auto& bytes = *beast::get_lowest_layer(s).rate_policy().bytes();
     for (;;) {
+        // A request's bytes count from the read of its first byte (bytes already buffered were read with the
+        // request before, and are counted there: a client that pipelines is rare and the totals stay exact).
+        const std::uint64_t sent0 = bytes.sent.load(std::memory_order_relaxed);
+        const std::uint64_t received0 = bytes.received.load(std::memory_order_relaxed);
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
         parser.body_limit(config_.max_body_bytes);
@@ -367,7 +480,9 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<void> ClusterServer::run_connecti
         }
         Request req = parser.release();
         beast::get_lowest_layer(s).expires_never();
+        const std::uint64_t record = traffic_request_started(id, req, sent0, received0);
         const bool keep = co_await handle_request(stream, req, cert_ok);
+        traffic_request_ended(record);
         if (!keep || stopping_) break;
     }
     if (!stopping_) {

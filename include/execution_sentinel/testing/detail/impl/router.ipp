@@ -298,6 +298,9 @@ EXECUTION_SENTINEL_DECL Admission Router::admit(const Request& req, bool client_
     Admission a;
     ++state_.stats.requests;
     a.delay = state_.delay;
+    if (state_.watch_delay > a.delay &&
+        std::string_view(req.target().data(), req.target().size()).find("watch=true") != std::string_view::npos)
+        a.delay = state_.watch_delay;
     if (!router_detail::authenticated(req, client_certificate_verified, config_.bearer_token)) {
         ++state_.stats.unauthorized;
         a.early = router_detail::json_response(req, http::status::unauthorized, make_status(401, "Unauthorized", "Unauthorized"));

@@ -109,6 +109,23 @@ EXECUTION_SENTINEL_DECL void StreamRegistry::end_watches() {
     for (auto& ch : watches_) end(*ch);
 }
 
+EXECUTION_SENTINEL_DECL void StreamRegistry::reset_watches() {
+    for (auto& ch : watches_) {
+        // No more bytes for it: the connection ends abruptly, whatever was queued.
+        ch->overflowed = true;
+        ch->pending.clear();
+        boost::asio::post(ioc_, [weak = ch->stream] {
+            if (auto st = weak.lock()) {
+                auto& socket = boost::beast::get_lowest_layer(*st).socket();
+                boost::system::error_code ignored;
+                socket.set_option(boost::asio::socket_base::linger(true, 0), ignored); // close sends RST
+                socket.close(ignored);
+            }
+        });
+        wake(*ch);
+    }
+}
+
 EXECUTION_SENTINEL_DECL void StreamRegistry::send_raw_to_watches(const std::string& bytes) {
     for (auto& ch : watches_) push(*ch, bytes);
 }

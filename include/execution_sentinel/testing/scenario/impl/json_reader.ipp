@@ -120,7 +120,7 @@ private:
 
 
 EXECUTION_SENTINEL_DECL std::optional<StepKind> step_kind_from(std::string_view s) {
-    for (int k = 0; k <= static_cast<int>(StepKind::delete_pod); ++k)
+    for (int k = 0; k <= static_cast<int>(StepKind::reset_watches); ++k)
         if (step_kind_name(static_cast<StepKind>(k)) == s) return static_cast<StepKind>(k);
     return std::nullopt;
 }
@@ -152,6 +152,7 @@ EXECUTION_SENTINEL_DECL Step parse_step(const boost::json::value& v, std::size_t
     case StepKind::create_support_objects:
     case StepKind::delete_finished_jobs:
     case StepKind::close_watches:
+    case StepKind::reset_watches:
     case StepKind::compact: break;
     case StepKind::create_object: {
         s.resource = f.required_string("resource");

@@ -1,0 +1,478 @@
+// Shared watches on FakeCluster over real HTTPS: many runs in one namespace, each watched by its own DefaultSentinel,
+// all taking their pod, Job, engine pod and Warning Event feeds from three shared informers
+// (SentinelOptions::shared, kube/shared_informer.hpp). The list+watch requests of pods, Jobs and Events are counted
+// on the simulated apiserver: the same for 1 run and for 50 runs, while each run gets its own reports (its task
+// counts, its OOM kill, one COMPLETION, nothing of another run). Half of the runs start late (their first events are
+// the informers' store), and the shared watches are dropped and their history compacted mid-run (every run goes on
+// through the relist). With each Sentinel's own watches the count grows with the runs.
+#include <execution_sentinel/kube/shared_informer.hpp>
+#include <execution_sentinel/sentinel.hpp>
+#include <execution_sentinel/testing/fake_cluster.hpp>
+#include <execution_sentinel/testing/hyperflow.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catch.hpp"
+
+namespace asio = boost::asio;
+namespace es = execution_sentinel;
+namespace est = execution_sentinel::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string ns = "wf";
+
+/// The list and watch requests of one resource in the namespace, as the apiserver saw them.
+struct ListWatch {
+    std::size_t lists = 0, watches = 0;
+    friend bool operator==(const ListWatch&, const ListWatch&) = default;
+};
+
+struct Counts {
+    ListWatch pods, jobs, events;
+    friend bool operator==(const Counts&, const Counts&) = default;
+};
+
+Counts count_list_watch(const est::Traffic& t) {
+    Counts c;
+    auto add = [](ListWatch& lw, const std::string& target) {
+        (target.find("?watch=true") != std::string::npos ? lw.watches : lw.lists) += 1;
+    };
+    for (auto& r : t.requests) {
+        const auto& tg = r.target;
+        if (tg.rfind("/api/v1/namespaces/" + ns + "/pods?", 0) == 0) add(c.pods, tg);
+        else if (tg.rfind("/apis/batch/v1/namespaces/" + ns + "/jobs?", 0) == 0) add(c.jobs, tg);
+        else if (tg.rfind("/api/v1/namespaces/" + ns + "/events?", 0) == 0) add(c.events, tg);
+    }
+    return c;
+}
+
+std::string describe(const Counts& c) {
+    auto lw = [](const ListWatch& x) { return std::to_string(x.lists) + " lists, " + std::to_string(x.watches) + " watches"; };
+    return "pods: " + lw(c.pods) + "; jobs: " + lw(c.jobs) + "; events: " + lw(c.events);
+}
+
+es::kube::BackoffOptions fast_backoff() {
+    es::kube::BackoffOptions b;
+    b.initial = 50ms;
+    b.cap = 500ms;
+    b.jitter = 0.5;
+    b.max_retry_after = 500ms;
+    return b;
+}
+
+/// A FakeCluster serving namespace "wf".
+est::FakeClusterOptions cluster_options() {
+    est::FakeClusterOptions o;
+    o.default_namespace = ns;
+    return o;
+}
+
+/// Sentinel options with short timings; the engine log is not followed (one stream per run by nature; not what is
+/// measured here).
+es::SentinelOptions fast_options() {
+    es::SentinelOptions o;
+    o.watch_backoff = fast_backoff();
+    o.client.backoff = fast_backoff();
+    o.client.connect_timeout = 2s;
+    o.client.request_timeout = 5s;
+    o.tick_interval = 100ms;
+    o.stream_settle = 200ms;
+    o.exec_timeout = 5s;
+    o.follow_engine_log = false;
+    return o;
+}
+
+/// The three shared informers of namespace "wf" (pods, Jobs, Warning Events), running on `io` until `stop[i]`.
+es::kube::SharedFeeds start_informers(asio::io_context& io, es::kube::Client& client, asio::cancellation_signal (&stop)[3]) {
+    es::kube::SharedFeeds feeds;
+    es::kube::SharedInformerOptions o;
+    o.watch.backoff = fast_backoff();
+    feeds.pods = std::make_shared<es::kube::SharedInformer<es::kube::Pod>>(io.get_executor(), client, ns, o);
+    feeds.jobs = std::make_shared<es::kube::SharedInformer<es::kube::Job>>(io.get_executor(), client, ns, o);
+    o.watch.field_selector = "type=Warning";
+    feeds.events = std::make_shared<es::kube::SharedInformer<es::kube::Event>>(io.get_executor(), client, ns, o);
+    asio::co_spawn(io, feeds.pods->run(), asio::bind_cancellation_slot(stop[0].slot(), asio::detached));
+    asio::co_spawn(io, feeds.jobs->run(), asio::bind_cancellation_slot(stop[1].slot(), asio::detached));
+    asio::co_spawn(io, feeds.events->run(), asio::bind_cancellation_slot(stop[2].slot(), asio::detached));
+    return feeds;
+}
+
+/// One run: its engine pod, its tasks (`succeed` succeeded, one OOM-killed when `oom`), its label `run=<id>`.
+struct RunSpec {
+    std::string id;      ///< "r7"
+    std::string engine;  ///< its engine pod
+    int succeed = 1;
+    bool oom = false;
+    std::vector<std::string> jobs; ///< created task Jobs (their pods: "<job>-<suffix>")
+    std::vector<std::string> pods;
+    std::string oom_task;          ///< the task name of the OOM-killed one
+};
+
+struct RunOutcome {
+    std::optional<es::WatchSummary> summary;
+    std::string error;
+    std::vector<es::Report> reports;
+};
+
+asio::awaitable<void> collect(es::ReportSubscription sub, RunOutcome& out) {
+    for (;;) {
+        auto [ec, r] = co_await sub.async_receive(asio::as_tuple(asio::use_awaitable));
+        if (ec == es::channel_error::reports_lost) {
+            out.error = "reports lost";
+            continue;
+        }
+        if (ec) co_return;
+        out.reports.push_back(std::move(r));
+    }
+}
+
+struct FleetResult {
+    Counts counts;
+    std::vector<RunSpec> specs;
+    std::vector<RunOutcome> outcomes;
+    es::kube::InformerStatus pods_status, jobs_status;
+};
+
+/// Plays `runs` runs in namespace "wf"; `shared` = through shared informers, else each Sentinel's own watches.
+FleetResult play_fleet(int runs, bool shared) {
+    est::FakeCluster cluster(cluster_options());
+    auto config = es::kube::load_kubeconfig_from_string(cluster.kubeconfig(), "fake-cluster-kubeconfig");
+    est::NameSource names(7);
+    const auto now = [] { return std::chrono::system_clock::now(); };
+
+    FleetResult result;
+    for (int i = 0; i < runs; ++i) {
+        RunSpec s;
+        s.id = "r" + std::to_string(i);
+        s.engine = est::engine_pod_name("e" + std::to_string(i) + "x", names.pod_suffix());
+        s.succeed = 1 + i % 3;
+        s.oom = i % 4 == 1;
+        est::EnginePodOptions e;
+        e.namespace_name = ns;
+        e.name = s.engine;
+        e.replica_set_hash = "e" + std::to_string(i) + "x";
+        e.uid = names.uid();
+        e.replica_set_uid = names.uid();
+        e.created = now();
+        cluster.create("pods", ns, est::engine_pod(e));
+        result.specs.push_back(std::move(s));
+    }
+
+    es::SentinelSettings settings;
+    settings.poll_interval = 300ms;
+    settings.timeout = 60s;
+    settings.straggler_min_runtime = 0ms;
+    settings.metrics_interval = 0ms; // the metrics API is read per run; not what is measured here
+    const es::SentinelOptions base = fast_options();
+
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    es::kube::Client client(io.get_executor(), config);
+    asio::cancellation_signal stop_informers[3];
+    es::kube::SharedFeeds feeds;
+    if (shared) feeds = start_informers(io, client, stop_informers);
+
+    std::vector<std::unique_ptr<es::DefaultSentinel>> sentinels(runs);
+    result.outcomes.resize(runs);
+    std::atomic<int> finished{0};
+    auto start_run = [&](int i) {
+        es::MonitoringContext ctx;
+        ctx.namespace_ = ns;
+        ctx.engine_pod_name = result.specs[i].engine;
+        ctx.task_label_selector = "app=hyperflow,run=" + result.specs[i].id;
+        auto options = base;
+        options.shared = feeds;
+        sentinels[i] = std::make_unique<es::DefaultSentinel>(io.get_executor(), ctx, settings, config, options);
+        asio::co_spawn(io, collect(sentinels[i]->subscribe({.capacity = 10000}), result.outcomes[i]), asio::detached);
+        asio::co_spawn(io, sentinels[i]->watch(), [&, i](std::exception_ptr e, es::WatchSummary s) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    result.outcomes[i].error = ex.what();
+                }
+            } else {
+                result.outcomes[i].summary = s;
+            }
+            if (++finished == runs) {
+                for (auto& s : stop_informers) s.emit(asio::cancellation_type::terminal);
+                work.reset();
+            }
+        });
+    };
+    const int early = (runs + 1) / 2;
+    for (int i = 0; i < early; ++i) start_run(i);
+    std::thread io_thread([&] { io.run(); });
+
+    // The tasks of every run start, run and end; runs late to the party start while they run.
+    auto t0 = now();
+    std::vector<boost::json::object> job_objs;
+    for (auto& s : result.specs) {
+        for (int k = 0; k < s.succeed + (s.oom ? 1 : 0); ++k) {
+            est::TaskJobOptions jo;
+            jo.namespace_name = ns;
+            jo.name = est::job_name(s.id + "q" + std::to_string(k), "individuals", k + 1, 1);
+            jo.created = t0;
+            jo.task_id = "hf:2:" + std::to_string(k + 1) + ":1";
+            auto job = est::task_job(jo);
+            job["metadata"].as_object()["labels"].as_object()["run"] = s.id;
+            job["spec"].as_object()["template"].as_object()["metadata"].as_object()["labels"].as_object()["run"] = s.id;
+            auto stored = cluster.create("jobs", ns, job);
+            est::TaskPodOptions po;
+            po.name = jo.name + "-" + names.pod_suffix();
+            po.created = t0;
+            auto pod = est::task_pod(stored, po);
+            pod["metadata"].as_object()["labels"].as_object()["run"] = s.id;
+            cluster.create("pods", ns, pod);
+            s.jobs.push_back(jo.name);
+            s.pods.push_back(po.name);
+        }
+    }
+    std::this_thread::sleep_for(300ms);
+    for (auto& s : result.specs)
+        for (auto& p : s.pods) cluster.modify("pods", ns, p, [&](boost::json::object& o) { est::pod_set_running(o, t0); });
+    std::this_thread::sleep_for(300ms);
+    {
+        std::promise<void> started;
+        asio::post(io, [&] {
+            for (int i = early; i < runs; ++i) start_run(i);
+            started.set_value();
+        });
+        started.get_future().wait();
+    }
+    std::this_thread::sleep_for(300ms);
+    // The shared watches drop while their history is compacted: every watch must list again (410), and what
+    // happened meanwhile (the tasks' ends) comes from the relist.
+    cluster.compact();
+    cluster.reset_watches();
+    for (auto& s : result.specs) {
+        for (std::size_t k = 0; k < s.pods.size(); ++k) {
+            const bool oom = s.oom && k + 1 == s.pods.size();
+            cluster.modify("pods", ns, s.pods[k], [&](boost::json::object& o) {
+                if (oom) est::pod_set_terminated(o, t0, now(), 137, "OOMKilled");
+                else est::pod_set_terminated(o, t0, now(), 0);
+            });
+            cluster.modify("jobs", ns, s.jobs[k], [&](boost::json::object& o) {
+                if (oom) est::job_mark_failed(o, now());
+                else est::job_mark_complete(o, now());
+            });
+            if (oom) s.oom_task = s.jobs[k];
+        }
+        cluster.create("events", ns,
+                       est::event_about(*cluster.get("pods", ns, s.pods.back()), "BackOff",
+                                        "Back-off restarting failed container", "Warning", now(), names));
+    }
+    std::this_thread::sleep_for(1000ms);
+    for (auto& s : result.specs) cluster.write_file(ns, s.engine, "/work_dir/.workflow-exit-code", "0\n");
+
+    auto deadline = std::chrono::steady_clock::now() + 50s;
+    while (finished < runs && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    if (finished < runs) {
+        asio::post(io, [&] {
+            for (auto& s : stop_informers) s.emit(asio::cancellation_type::terminal);
+            io.stop();
+        });
+    }
+    io_thread.join();
+    if (feeds.pods) result.pods_status = feeds.pods->status();
+    if (feeds.jobs) result.jobs_status = feeds.jobs->status();
+    result.counts = count_list_watch(cluster.traffic());
+    return result;
+}
+
+/// Each run's own reports: its counts, its OOM kill, one COMPLETION, and no task of another run.
+void check_runs(const FleetResult& r) {
+    for (std::size_t i = 0; i < r.specs.size(); ++i) {
+        const auto& spec = r.specs[i];
+        const auto& out = r.outcomes[i];
+        INFO("run " << spec.id << (out.error.empty() ? "" : ": " + out.error));
+        REQUIRE(out.summary);
+        CHECK(out.error.empty());
+        CHECK(out.summary->exit_code == 0);
+        CHECK(out.summary->completed_tasks == spec.succeed);
+        CHECK(out.summary->failed_tasks == (spec.oom ? 1 : 0));
+        CHECK(out.summary->total_tasks == spec.succeed + (spec.oom ? 1 : 0));
+        CHECK(out.summary->oom_killed.size() == (spec.oom ? 1u : 0u));
+        int completions = 0, ooms = 0;
+        for (auto& rep : out.reports) {
+            if (rep.type == es::ReportType::COMPLETION) ++completions;
+            if (rep.type == es::ReportType::ANOMALY_OOMKILL && rep.severity == es::Severity::error) ++ooms;
+            if (!rep.task_name.empty()) { // its key names the task's Job, of this run
+                INFO("report " << rep.key << " names task " << rep.task_name);
+                CHECK(rep.key.find("/job" + spec.id + "q") != std::string::npos);
+            }
+        }
+        CHECK(completions == 1);
+        CHECK(ooms == (spec.oom ? 1 : 0));
+    }
+}
+
+} // namespace
+
+TEST_CASE("shared watches: 1 run and 50 runs in one namespace make the same pod, Job and Event list+watch requests",
+          "[integration][sentinel][shared]") {
+    const auto one = play_fleet(1, true);
+    check_runs(one);
+    const auto fifty = play_fleet(50, true);
+    check_runs(fifty);
+    INFO("1 run: " << describe(one.counts) << "\n50 runs: " << describe(fifty.counts));
+    CHECK(one.counts == fifty.counts);
+    // Per kind, whatever the number of runs: one list, a relist when the watch could not resume after the
+    // compaction (410: Jobs and Events, whose last change was older than it; the pods had changed since), a watch
+    // before and after the drop and the one answered 410.
+    for (const auto* lw : {&fifty.counts.pods, &fifty.counts.jobs, &fifty.counts.events}) {
+        CHECK(lw->lists >= 1);
+        CHECK(lw->lists <= 2);
+        CHECK(lw->watches >= 2);
+        CHECK(lw->watches <= 3);
+    }
+    CHECK(fifty.jobs_status.stats.relists >= 1); // the Jobs' shared watch relisted, and every run went on through it
+    CHECK(fifty.pods_status.subscribers == 0); // every run's subscriptions ended with it
+    CHECK(fifty.jobs_status.subscribers == 0);
+}
+
+TEST_CASE("own watches: without shared informers the list+watch requests grow with the runs",
+          "[integration][sentinel][shared]") {
+    const auto one = play_fleet(1, false);
+    check_runs(one);
+    const auto four = play_fleet(4, false);
+    check_runs(four);
+    INFO("1 run: " << describe(one.counts) << "\n4 runs: " << describe(four.counts));
+    // Every run lists and watches for itself (more after the compaction): the counts grow with the runs.
+    CHECK(four.counts.jobs.lists >= 4);
+    CHECK(four.counts.events.lists >= 4);
+    CHECK(four.counts.pods.lists >= 8); // task pods and the engine pod, per run
+    CHECK(four.counts.pods.watches > one.counts.pods.watches);
+}
+
+namespace {
+
+/// One run, one task: its pod runs; then the watches drop and the apiserver is slow to open them again (1.5 s)
+/// while the task is OOM-killed, its Job fails and the engine writes its exit code, which the completion probe
+/// (not a watch) reads at once. The run's reports and summary.
+RunOutcome completion_while_reconnecting(bool shared, bool& quiet_streaming) {
+    est::FakeCluster cluster(cluster_options());
+    auto config = es::kube::load_kubeconfig_from_string(cluster.kubeconfig(), "fake-cluster-kubeconfig");
+    est::NameSource names(11);
+    const auto now = [] { return std::chrono::system_clock::now(); };
+    const auto t0 = now();
+    est::EnginePodOptions e;
+    e.namespace_name = ns;
+    e.name = est::engine_pod_name("e0x", names.pod_suffix());
+    e.replica_set_hash = "e0x";
+    e.uid = names.uid();
+    e.replica_set_uid = names.uid();
+    e.created = t0;
+    cluster.create("pods", ns, est::engine_pod(e));
+    est::TaskJobOptions jo;
+    jo.namespace_name = ns;
+    jo.name = est::job_name("r0q0", "frequency", 1, 1);
+    jo.created = t0;
+    jo.task_id = "hf:2:1:1";
+    auto stored = cluster.create("jobs", ns, est::task_job(jo));
+    est::TaskPodOptions po;
+    po.name = jo.name + "-" + names.pod_suffix();
+    po.created = t0;
+    cluster.create("pods", ns, est::task_pod(stored, po));
+    cluster.modify("pods", ns, po.name, [&](boost::json::object& o) { est::pod_set_running(o, t0); });
+
+    // the io_context and the client outlive the informers and the Sentinel (declared after them)
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    es::kube::Client client(io.get_executor(), config);
+    es::SentinelSettings settings;
+    settings.poll_interval = 100ms;
+    settings.timeout = 30s;
+    settings.metrics_interval = 0ms;
+    es::SentinelOptions options = fast_options();
+    asio::cancellation_signal stop_informers[3];
+    es::MonitoringContext ctx;
+    ctx.namespace_ = ns;
+    ctx.engine_pod_name = e.name;
+    ctx.task_label_selector = "app=hyperflow";
+    if (shared) options.shared = start_informers(io, client, stop_informers);
+    es::DefaultSentinel sentinel(io.get_executor(), ctx, settings, config, options);
+    RunOutcome out;
+    std::atomic<bool> done{false};
+    asio::co_spawn(io, collect(sentinel.subscribe({.capacity = 1000}), out), asio::detached);
+    asio::co_spawn(io, sentinel.watch(), [&](std::exception_ptr ex, es::WatchSummary s) {
+        if (ex) {
+            try {
+                std::rethrow_exception(ex);
+            } catch (const std::exception& err) {
+                out.error = err.what();
+            }
+        } else {
+            out.summary = s;
+        }
+        for (auto& sig : stop_informers) sig.emit(asio::cancellation_type::terminal);
+        work.reset();
+        done = true;
+    });
+    std::thread io_thread([&] { io.run(); });
+
+    // the task is seen running, with every feed settled
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (sentinel.view().running < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(500ms);
+    // the shared watches are quiet now (everything came in their lists): they show as streaming all the same
+    if (shared) quiet_streaming = options.shared.pods->status().streaming && options.shared.jobs->status().streaming;
+    cluster.delay_watches(1500ms);
+    cluster.reset_watches();
+    cluster.modify("pods", ns, po.name, [&](boost::json::object& o) { est::pod_set_terminated(o, t0, now(), 137, "OOMKilled"); });
+    cluster.modify("jobs", ns, jo.name, [&](boost::json::object& o) { est::job_mark_failed(o, now()); });
+    cluster.write_file(ns, e.name, "/work_dir/.workflow-exit-code", "1\n");
+
+    deadline = std::chrono::steady_clock::now() + 25s;
+    while (!done && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    if (!done) asio::post(io, [&] { io.stop(); });
+    io_thread.join();
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("completion read while the task watches reconnect: the last task's OOM kill is told first, and counted",
+          "[integration][sentinel][shared][completion]") {
+    for (bool shared : {false, true}) {
+        INFO((shared ? "shared informers" : "own watches"));
+        bool quiet_streaming = true;
+        auto out = completion_while_reconnecting(shared, quiet_streaming);
+        CHECK(quiet_streaming);
+        REQUIRE(out.summary);
+        CHECK(out.error.empty());
+        CHECK(out.summary->exit_code == std::optional<int>(1));
+        CHECK(out.summary->oom_killed.size() == 1);
+        CHECK(out.summary->failed_tasks == 1);
+        std::optional<std::size_t> oom_at, completion_at;
+        for (std::size_t i = 0; i < out.reports.size(); ++i) {
+            const auto& r = out.reports[i];
+            if (r.type == es::ReportType::ANOMALY_OOMKILL && r.severity == es::Severity::error && !oom_at) oom_at = i;
+            if (r.type == es::ReportType::COMPLETION) completion_at = i;
+        }
+        REQUIRE(oom_at);
+        REQUIRE(completion_at);
+        CHECK(*oom_at < *completion_at);
+    }
+}
