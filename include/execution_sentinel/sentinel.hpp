@@ -80,11 +80,11 @@ struct SentinelOptions {
     std::chrono::milliseconds tick_interval{1000};
     /// Limit of one completion-file probe (exec `cat`), connect to exit. Default 30 s; 0 = none.
     std::chrono::milliseconds exec_timeout{30'000};
-    /// When the completion file holds an exit code while the pod or Job feed is not current (its watch is
-    /// reconnecting or relisting, or changes it received are not yet taken), COMPLETION waits at most this long
-    /// for it, so that the last tasks' ends (an OOM kill, a failure) are told first and counted in the summary.
-    /// A current feed costs no wait and no request; a feed that never worked is not waited for. Default 10 s;
-    /// 0 = no wait.
+    /// When the completion file holds an exit code, the run's task pods and Jobs are listed once (consistent
+    /// reads), and COMPLETION waits at most this long until the pod and Job feeds have delivered them at least as
+    /// new as listed (a feed reconnecting, relisting, holding changes not yet taken, or just slow is behind), so
+    /// that the last tasks' ends (an OOM kill, a failure) are told first and counted in the summary. A current
+    /// feed costs no wait; a feed that never worked is not waited for. Default 10 s; 0 = no wait and no list.
     std::chrono::milliseconds completion_catch_up{10'000};
     /// Also watch the namespace's Warning Events (OOM and scheduling evidence). Default true.
     bool watch_events = true;
@@ -303,11 +303,16 @@ private:
             self.samplers_[name] = [&w] {
                 return FeedSample{w.synced(), w.streaming(), w.stats().watch_requests, w.stream_events()};
             };
-            if constexpr (requires { w.pending(); }) self.pending_[name] = [&w] { return w.pending(); };
+            self.pending_[name] = [&w] { return w.pending(); };
+            if constexpr (requires { w.status().resource_version; })
+                self.versions_[name] = [&w] { return w.status().resource_version; };
+            else
+                self.versions_[name] = [&w] { return w.resource_version(); };
         }
         ~FeedRegistration() {
             self.samplers_.erase(name);
             self.pending_.erase(name);
+            self.versions_.erase(name);
             self.feeds_.remove(name);
         }
         FeedRegistration(const FeedRegistration&) = delete;
@@ -519,10 +524,18 @@ private:
     boost::asio::awaitable<void> tick_loop();
     boost::asio::awaitable<void> timeout_loop();
     boost::asio::awaitable<detail::ProbeOutcome> probe_completion(kube::Client& client, std::string pod);
-    /// True when the pod and Job feeds are healthy (or never were) and every change they received was delivered.
-    bool task_feeds_current();
-    /// Waits (at most SentinelOptions::completion_catch_up) until task_feeds_current().
-    boost::asio::awaitable<void> catch_up_task_feeds();
+    /// The newest resourceVersion of the run's task pods and Jobs on the apiserver now (consistent lists);
+    /// nullopt when they cannot be read or compared (the reason logged).
+    struct TaskVersions {
+        std::uint64_t pods = 0, jobs = 0;
+    };
+    boost::asio::awaitable<std::optional<TaskVersions>> read_task_versions(kube::Client& client);
+    /// True when the pod and Job feeds are healthy (or never were), every change they received was delivered,
+    /// and (with `versions`) they have delivered the objects as the apiserver held them at `versions`.
+    bool task_feeds_current(const std::optional<TaskVersions>& versions);
+    /// Waits (at most SentinelOptions::completion_catch_up) until task_feeds_current() holds for the task
+    /// objects' versions read now.
+    boost::asio::awaitable<void> catch_up_task_feeds(kube::Client& client);
 
     void set_engine_pod(std::string name) {
         if (name == engine_pod_) return;
@@ -541,7 +554,8 @@ private:
     StartupGate gate_;
     AttemptLog attempt_log_;
     std::map<std::string, std::function<FeedSample()>> samplers_; ///< live watchers, by feed name
-    std::map<std::string, std::function<bool()>> pending_; ///< shared feeds: changes received, not yet delivered
+    std::map<std::string, std::function<bool()>> pending_; ///< feeds: changes received, not yet delivered
+    std::map<std::string, std::function<std::string()>> versions_; ///< feeds: resourceVersion reached (all delivered when not pending)
     std::set<std::string> ever_healthy_; ///< feeds that were healthy at some time
     std::atomic<bool> started_{false};
     std::string engine_pod_;
@@ -796,7 +810,7 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::poll_loo
         if (!engine_pod_.empty()) {
             auto outcome = co_await probe_completion(client, engine_pod_);
             if (!monitor_.finished() && outcome.probe.file_found && parse_exit_code(outcome.probe.content))
-                co_await catch_up_task_feeds();
+                co_await catch_up_task_feeds(client);
             feed([&](Timestamp now) {
                 monitor_.on_api_call(!outcome.api_failed, "exec completion probe", outcome.cause, now);
                 monitor_.on_completion_probe(outcome.probe, now);
@@ -809,23 +823,76 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::poll_loo
     }
 }
 
-template <Detector... Ds> bool Sentinel<Ds...>::task_feeds_current() {
+template <Detector... Ds>
+boost::asio::awaitable<std::optional<typename Sentinel<Ds...>::TaskVersions>>
+Sentinel<Ds...>::read_task_versions(kube::Client& client) {
+    TaskVersions v;
+    try {
+        auto pods = co_await kube::newest_resource_version<kube::Pod>(client, context().namespace_,
+                                                                      context().task_label_selector);
+        auto jobs = co_await kube::newest_resource_version<kube::Job>(client, context().namespace_,
+                                                                      context().task_label_selector);
+        if (!pods || !jobs) {
+            log("sentinel: the task objects' resourceVersions are not numbers; completion waits only for the "
+                "changes already received");
+            co_return std::nullopt;
+        }
+        v.pods = *pods;
+        v.jobs = *jobs;
+    } catch (const kube::Error& e) {
+        log("sentinel: the task objects could not be listed at completion (" + std::string(e.what()) +
+            "); completion waits only for the changes already received");
+        co_return std::nullopt;
+    }
+    co_return v;
+}
+
+template <Detector... Ds> bool Sentinel<Ds...>::task_feeds_current(const std::optional<TaskVersions>& versions) {
     const auto now = Clock::now();
     sample_feeds(now);
     for (const std::string name : {"pods", "jobs"}) {
         // a feed that never worked (its watch forbidden, say) is not waited for: it would not come
-        if (!feeds_.healthy(name, now) && ever_healthy_.count(name)) return false;
+        if (!ever_healthy_.count(name)) continue;
+        if (!feeds_.healthy(name, now)) return false;
         if (auto it = pending_.find(name); it != pending_.end() && it->second()) return false;
+        if (!versions) continue;
+        const std::uint64_t target = name == "pods" ? versions->pods : versions->jobs;
+        if (target == 0) continue; // no such object
+        auto it = versions_.find(name);
+        if (it == versions_.end()) return false;
+        auto reached = kube::detail::numeric_resource_version(it->second());
+        if (!reached || *reached < target) return false;
     }
     return true;
 }
 
-template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::catch_up_task_feeds() {
-    if (options_.completion_catch_up.count() <= 0 || task_feeds_current()) co_return;
+template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::catch_up_task_feeds(kube::Client& client) {
+    using namespace boost::asio::experimental::awaitable_operators;
+    if (options_.completion_catch_up.count() <= 0) co_return;
     const auto deadline = SteadyTimer::clock_type::now() + options_.completion_catch_up;
     SteadyTimer wait(strand_);
+    // What the apiserver holds now: the feeds must have delivered the task objects at least as new as this, or
+    // a change still on its way (in a socket, a queue, a relist) would be missed by the summary.
+    std::optional<TaskVersions> versions;
+    std::optional<std::string> failed;
+    wait.expires_at(deadline);
+    try {
+        auto read = read_task_versions(client);
+        auto expiry = wait.async_wait(boost::asio::use_awaitable);
+        auto first = co_await (std::move(read) || std::move(expiry));
+        if (first.index() == 0) versions = std::get<0>(first);
+        else log("sentinel: the task objects could not be listed at completion within " +
+                 std::to_string(options_.completion_catch_up.count()) + " ms");
+    } catch (const std::exception& e) { // cancelled (both branches: multiple_exceptions), or a failure
+        failed = e.what();
+    }
+    if (failed) {
+        co_await throw_if_cancelled();
+        log("sentinel: the task objects could not be listed at completion (" + *failed + ")");
+    }
     for (;;) {
         publish_reports();
+        if (monitor_.finished() || task_feeds_current(versions)) co_return;
         if (SteadyTimer::clock_type::now() >= deadline) {
             std::string which;
             for (auto& f : monitor_.state().feed_health().unhealthy) which += (which.empty() ? "" : ", ") + f;
@@ -837,7 +904,6 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::catch_up
         wait.expires_after(std::chrono::milliseconds(10));
         co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
         co_await throw_if_cancelled();
-        if (monitor_.finished() || task_feeds_current()) co_return;
     }
 }
 

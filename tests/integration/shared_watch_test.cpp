@@ -42,9 +42,11 @@ namespace {
 
 const std::string ns = "wf";
 
-/// The list and watch requests of one resource in the namespace, as the apiserver saw them.
+/// The list and watch requests of one resource in the namespace, as the apiserver saw them. `run_lists` are the
+/// lists one run makes by its label selector: its own watches' lists, or, with shared watches, the one list per
+/// kind a run makes when its completion file is read (the versions its feeds must have delivered first).
 struct ListWatch {
-    std::size_t lists = 0, watches = 0;
+    std::size_t lists = 0, watches = 0, run_lists = 0;
     friend bool operator==(const ListWatch&, const ListWatch&) = default;
 };
 
@@ -56,7 +58,9 @@ struct Counts {
 Counts count_list_watch(const est::Traffic& t) {
     Counts c;
     auto add = [](ListWatch& lw, const std::string& target) {
-        (target.find("?watch=true") != std::string::npos ? lw.watches : lw.lists) += 1;
+        if (target.find("?watch=true") != std::string::npos) ++lw.watches;
+        else if (target.find("labelSelector=") != std::string::npos) ++lw.run_lists;
+        else ++lw.lists;
     };
     for (auto& r : t.requests) {
         const auto& tg = r.target;
@@ -68,7 +72,10 @@ Counts count_list_watch(const est::Traffic& t) {
 }
 
 std::string describe(const Counts& c) {
-    auto lw = [](const ListWatch& x) { return std::to_string(x.lists) + " lists, " + std::to_string(x.watches) + " watches"; };
+    auto lw = [](const ListWatch& x) {
+        return std::to_string(x.lists) + " lists, " + std::to_string(x.watches) + " watches, " +
+               std::to_string(x.run_lists) + " lists by a run's selector";
+    };
     return "pods: " + lw(c.pods) + "; jobs: " + lw(c.jobs) + "; events: " + lw(c.events);
 }
 
@@ -337,7 +344,17 @@ TEST_CASE("shared watches: 1 run and 50 runs in one namespace make the same pod,
     const auto fifty = play_fleet(50, true);
     check_runs(fifty);
     INFO("1 run: " << describe(one.counts) << "\n50 runs: " << describe(fifty.counts));
-    CHECK(one.counts == fifty.counts);
+    // The shared watches: the same lists and watches for 1 run and for 50.
+    for (auto kind : {&Counts::pods, &Counts::jobs, &Counts::events}) {
+        CHECK((one.counts.*kind).lists == (fifty.counts.*kind).lists);
+        CHECK((one.counts.*kind).watches == (fifty.counts.*kind).watches);
+    }
+    // Each run's one list of its task pods and of its Jobs when its completion file is read; no other.
+    CHECK(one.counts.pods.run_lists == 1);
+    CHECK(one.counts.jobs.run_lists == 1);
+    CHECK(fifty.counts.pods.run_lists == 50);
+    CHECK(fifty.counts.jobs.run_lists == 50);
+    CHECK(fifty.counts.events.run_lists == 0);
     // Per kind, whatever the number of runs: one list, a relist when the watch could not resume after the
     // compaction (410: Jobs and Events, whose last change was older than it; the pods had changed since), a watch
     // before and after the drop and the one answered 410.
@@ -360,9 +377,10 @@ TEST_CASE("own watches: without shared informers the list+watch requests grow wi
     check_runs(four);
     INFO("1 run: " << describe(one.counts) << "\n4 runs: " << describe(four.counts));
     // Every run lists and watches for itself (more after the compaction): the counts grow with the runs.
-    CHECK(four.counts.jobs.lists >= 4);
+    CHECK(four.counts.jobs.run_lists >= 8); // the watch's and the completion's, per run
     CHECK(four.counts.events.lists >= 4);
-    CHECK(four.counts.pods.lists >= 8); // task pods and the engine pod, per run
+    CHECK(four.counts.pods.lists >= 4);      // the engine pod, by its name
+    CHECK(four.counts.pods.run_lists >= 8);  // the task pods, per run
     CHECK(four.counts.pods.watches > one.counts.pods.watches);
 }
 
@@ -371,7 +389,11 @@ namespace {
 /// One run, one task: its pod runs; then the watches drop and the apiserver is slow to open them again (1.5 s)
 /// while the task is OOM-killed, its Job fails and the engine writes its exit code, which the completion probe
 /// (not a watch) reads at once. The run's reports and summary.
-RunOutcome completion_while_reconnecting(bool shared, bool& quiet_streaming) {
+/// With `Lag::stalled`, the watches stay open and healthy but the apiserver holds their events back (1.5 s, a slow
+/// apiserver or network): nothing tells the Sentinel it is behind but the versions a list shows.
+enum class Lag { reconnecting, stalled };
+
+RunOutcome completion_while_lagging(bool shared, bool& quiet_streaming, Lag lag) {
     est::FakeCluster cluster(cluster_options());
     auto config = es::kube::load_kubeconfig_from_string(cluster.kubeconfig(), "fake-cluster-kubeconfig");
     est::NameSource names(11);
@@ -438,11 +460,19 @@ RunOutcome completion_while_reconnecting(bool shared, bool& quiet_streaming) {
     std::this_thread::sleep_for(500ms);
     // the shared watches are quiet now (everything came in their lists): they show as streaming all the same
     if (shared) quiet_streaming = options.shared.pods->status().streaming && options.shared.jobs->status().streaming;
-    cluster.delay_watches(1500ms);
-    cluster.reset_watches();
+    if (lag == Lag::reconnecting) {
+        cluster.delay_watches(1500ms);
+        cluster.reset_watches();
+    } else {
+        cluster.stall_watches(true);
+    }
     cluster.modify("pods", ns, po.name, [&](boost::json::object& o) { est::pod_set_terminated(o, t0, now(), 137, "OOMKilled"); });
     cluster.modify("jobs", ns, jo.name, [&](boost::json::object& o) { est::job_mark_failed(o, now()); });
     cluster.write_file(ns, e.name, "/work_dir/.workflow-exit-code", "1\n");
+    if (lag == Lag::stalled) {
+        std::this_thread::sleep_for(1500ms);
+        cluster.stall_watches(false);
+    }
 
     deadline = std::chrono::steady_clock::now() + 25s;
     while (!done && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
@@ -453,12 +483,13 @@ RunOutcome completion_while_reconnecting(bool shared, bool& quiet_streaming) {
 
 } // namespace
 
-TEST_CASE("completion read while the task watches reconnect: the last task's OOM kill is told first, and counted",
+TEST_CASE("completion read while the task watches reconnect or lag: the last task's OOM kill is told first, and counted",
           "[integration][sentinel][shared][completion]") {
+    for (auto lag : {Lag::reconnecting, Lag::stalled})
     for (bool shared : {false, true}) {
-        INFO((shared ? "shared informers" : "own watches"));
+        INFO((shared ? "shared informers" : "own watches") << (lag == Lag::stalled ? ", stalled" : ", reconnecting"));
         bool quiet_streaming = true;
-        auto out = completion_while_reconnecting(shared, quiet_streaming);
+        auto out = completion_while_lagging(shared, quiet_streaming, lag);
         CHECK(quiet_streaming);
         REQUIRE(out.summary);
         CHECK(out.error.empty());

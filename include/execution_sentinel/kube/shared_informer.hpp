@@ -353,6 +353,9 @@ struct InformerStatus {
     WatchStats stats{};
     std::size_t objects = 0;     ///< in the informer's store
     std::size_t subscribers = 0;
+    /// The shared watch's resourceVersion: every change up to it was handed to the subscribers' queues (a
+    /// subscription whose pending() is false has delivered it).
+    std::string resource_version{};
 };
 
 template <Resource T> class InformerSubscription;
@@ -443,6 +446,7 @@ private:
             status.stream_events = watcher->stream_events();
             status.objects = watcher->store().size();
             status.subscribers = fan_out.size();
+            status.resource_version = watcher->resource_version();
         }
 
         void wake(const std::vector<typename FanOut<T>::Id>& ids) {
@@ -506,6 +510,7 @@ private:
             fan_out.remove(id);
             wakes.erase(id);
             status.subscribers = fan_out.size();
+            status.resource_version = watcher->resource_version();
         }
     };
 

@@ -107,8 +107,11 @@ public:
     const Store<T>& store() const noexcept { return machine_.store(); }
     /// True once the first list has been folded in.
     bool synced() const noexcept { return machine_.synced(); }
-    /// The resourceVersion a watch resumes from.
+    /// The resourceVersion a watch resumes from: every change up to it is in store(); once pending() is false,
+    /// every change up to it has also been delivered by next().
     const std::string& resource_version() const noexcept { return machine_.resource_version(); }
+    /// True while changes received (decoded, or folded into the store) were not yet delivered by next().
+    bool pending() const noexcept { return raw_next_ < raw_.size() || machine_.has_events(); }
     const WatchStats& stats() const noexcept { return machine_.stats(); }
     WatchPhase phase() const noexcept { return machine_.phase(); }
     /// True while a watch stream is open; see WatchMachine::streaming().
@@ -395,6 +398,61 @@ template <Resource T> boost::asio::awaitable<WatchAction> Watcher<T>::do_wait(st
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, delay);
     co_await timer.async_wait(boost::asio::use_awaitable);
     co_return machine_.on_wait_done(now());
+}
+
+namespace detail {
+/// A resourceVersion as a number: the decimal form every known apiserver gives (etcd's revision); nullopt for
+/// any other (resourceVersions are opaque: a client may compare them only where they are numbers).
+inline std::optional<std::uint64_t> numeric_resource_version(std::string_view rv) noexcept {
+    if (rv.empty() || rv.size() > 19) return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : rv) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return v;
+}
+} // namespace detail
+
+/// The newest resourceVersion among the objects of type T in `namespace_` that `label_selector` selects, read by a
+/// consistent (quorum) list, page by page: a watch that has delivered this version has delivered every one of
+/// these objects as the apiserver holds it now. 0 when there is none; nullopt when a version is not a number.
+/// Throws kube::Error.
+template <Resource T>
+boost::asio::awaitable<std::optional<std::uint64_t>> newest_resource_version(Client& client, std::string namespace_,
+                                                                            std::string label_selector,
+                                                                            std::uint32_t page_size = 500) {
+    const auto list_problem = [&](const char* what) {
+        Diagnostics d{};
+        d.client_message = what;
+        d.resource = "list " + std::string(ResourceTraits<T>::plural) + " in namespace " + namespace_;
+        return d;
+    };
+    std::uint64_t newest = 0;
+    ListQuery q;
+    q.label_selector = std::move(label_selector);
+    q.limit = page_size;
+    for (int page = 0;; ++page) {
+        auto body = co_await client.get_json(ResourceTraits<T>::target(namespace_, q));
+        const auto* obj = body.if_object();
+        const auto* items = obj ? obj->if_contains("items") : nullptr;
+        if (items == nullptr || !items->is_array())
+            throw Error(make_error_code(error::malformed_response), list_problem("the list answer has no items array"));
+        for (const auto& item : items->get_array()) {
+            const auto* meta = item.is_object() ? item.get_object().if_contains("metadata") : nullptr;
+            const auto* rv = meta && meta->is_object() ? meta->get_object().if_contains("resourceVersion") : nullptr;
+            if (rv == nullptr || !rv->is_string()) co_return std::nullopt;
+            auto v = detail::numeric_resource_version(rv->get_string());
+            if (!v) co_return std::nullopt;
+            newest = std::max(newest, *v);
+        }
+        const auto* meta = obj->if_contains("metadata");
+        const auto* cont = meta && meta->is_object() ? meta->get_object().if_contains("continue") : nullptr;
+        if (cont == nullptr || !cont->is_string() || cont->get_string().empty()) co_return newest;
+        if (page >= 10'000)
+            throw Error(make_error_code(error::malformed_response), list_problem("the list does not end after 10000 pages"));
+        q.continue_token = std::string(cont->get_string());
+    }
 }
 
 } // namespace execution_sentinel::kube
