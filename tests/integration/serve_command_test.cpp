@@ -3,6 +3,8 @@
 // watched to their end (completion, engine deletion) with at most `runs.max_active` at once, shown by the HTTP API, streamed live as server-sent events,
 // recorded in a SQLite history store; the configuration is checked at start (exit 2 naming file, line, field).
 // Runs registered by a client (POST /api/v1/runs with a bearer token) over HTTPS are watched the same way.
+#include <execution_sentinel/history/baselines.hpp>
+#include <execution_sentinel/history/open.hpp>
 #include <execution_sentinel/testing/certificates.hpp>
 #include <execution_sentinel/testing/fake_cluster.hpp>
 #include <execution_sentinel/testing/scenario.hpp>
@@ -270,9 +272,10 @@ boost::json::value run_in(const boost::json::value& runs, const std::string& ns)
     return nullptr;
 }
 
-es::Scenario small_scenario(const std::string& ns, std::uint64_t seed, bool completes) {
+es::Scenario small_scenario(const std::string& ns, std::uint64_t seed, bool completes, double time_scale = 0.02) {
     std::string text = R"({
-        "name": "serve", "namespace": ")" + ns + R"(", "time_scale": 0.02, "seed": )" + std::to_string(seed) + R"(,
+        "name": "serve", "namespace": ")" + ns + R"(", "time_scale": )" + std::to_string(time_scale) +
+                       R"(, "seed": )" + std::to_string(seed) + R"(,
         "engine": {"at": 0},
         "tasks": [
           {"type": "individuals", "proc_id": 1, "start": 10, "pending": 5, "duration": 40},
@@ -452,6 +455,32 @@ TEST_CASE("serve discovers runs in several namespaces, serves them over HTTP and
     } else {
         WARN("SKIP: promtool is not installed; /metrics of serve not checked by it");
     }
+    // /readyz tells the shared watches of each namespace (listed, streaming, the runs they feed).
+    auto ready = http_get(port, "/readyz");
+    CHECK(ready.status == 200);
+    {
+        bool watches = false;
+        const auto rj = ready.json();
+        for (const auto& c : rj.at("checks").as_array()) {
+            if (c.at("name") != "watches") continue;
+            watches = true;
+            CHECK(c.at("ready") == true);
+            const std::string msg(c.at("message").as_string());
+            INFO(msg);
+            CHECK(msg.find("wf-a pods: listed, streaming") != std::string::npos);
+            CHECK(msg.find("wf-c events: listed") != std::string::npos);
+        }
+        CHECK(watches);
+    }
+    // A failed call and dropped watches are counted: the API errors by code, the watch restarts by resource.
+    cluster.fail_next_requests(1, 503);
+    cluster.reset_watches();
+    CHECK(eventually([&] {
+        auto m = http_get(port, "/metrics").body;
+        return m.find("execution_sentinel_kube_api_errors_total{code=\"503\"} 1") != std::string::npos &&
+               m.find("execution_sentinel_watch_restarts_total{resource=\"pods\"") != std::string::npos &&
+               m.find("execution_sentinel_watch_restarts_total{resource=\"jobs\"") != std::string::npos;
+    }, 20s));
     auto page = http_get(port, "/");
     CHECK(page.status == 200);
     CHECK(page.head.find("text/html") != std::string::npos);
@@ -483,6 +512,59 @@ TEST_CASE("serve discovers runs in several namespaces, serves them over HTTP and
     int succeeded = 0;
     for (const auto& r : hj) succeeded += r.at("outcome") == "succeeded" ? 1 : 0;
     CHECK(succeeded == 2);
+}
+
+TEST_CASE("serve learns task durations from the runs its history store recorded", "[serve][integration]") {
+    if (!serve_built()) return;
+    ServeDir dir;
+    es::FakeClusterOptions options;
+    options.default_namespace = "wf-a";
+    es::FakeCluster cluster(options);
+    cluster.write_kubeconfig(dir.file("kubeconfig"));
+    const std::string store_address = "sqlite:" + dir.file("history.db");
+    dir.write("sentinel.yaml", "namespaces: [wf-a, wf-b]\n"
+                               "thresholds:\n  poll_interval: 200ms\n  timeout: 5m\n  metrics_interval: 0\n"
+                               "  baseline_min_samples: 1\n"
+                               "store:\n  history: " + store_address + "\n"
+                               "http:\n  listen: 127.0.0.1:0\n"
+                               "kubernetes:\n  kubeconfig: " + dir.file("kubeconfig") + "\n");
+    ServeProcess serve(dir, {"serve", "--config", dir.file("sentinel.yaml")});
+    const auto port = serve.wait_port();
+    INFO("serve's stderr:\n" << serve.stderr_text());
+    REQUIRE(port != 0);
+    auto finished = [&](const std::string& ns) {
+        auto runs = http_get(port, "/api/v1/runs");
+        if (runs.status != 200) return false;
+        auto r = run_in(runs.json(), ns);
+        return !r.is_null() && r.at("state") != "watching";
+    };
+
+    // A first run, recorded: nothing learned yet when it starts. (Its tasks run for seconds: durations are
+    // measured from the pods' timestamps, which have whole seconds.)
+    es::ScenarioRunner first(cluster, small_scenario("wf-a", 31, true, 0.1));
+    first.start();
+    REQUIRE(eventually([&] { return finished("wf-a"); }, 60s));
+    CHECK(serve.stderr_text().find("learned durations") == std::string::npos);
+    auto store = execution_sentinel::history::open_store(execution_sentinel::history::parse_store_location(store_address));
+    execution_sentinel::BaselineOptions learn;
+    learn.min_samples = 1;
+    REQUIRE(eventually([&] { return execution_sentinel::history::load_baselines(*store, "", learn).size() == 2; }, 20s));
+
+    // The next run starts with the durations of the first one's task types
+    // (individuals, sifting): its first ETA, made while its first tasks run and before any of them finished,
+    // rests on them.
+    es::ScenarioRunner second(cluster, small_scenario("wf-b", 32, true, 0.1));
+    second.start();
+    REQUIRE(eventually([&] { return finished("wf-b"); }, 60s));
+    CHECK(serve.stderr_text().find("history: learned durations of 2 task types from past runs") != std::string::npos);
+    auto run_b = run_in(http_get(port, "/api/v1/runs").json(), "wf-b");
+    REQUIRE(!run_b.is_null());
+    auto detail = http_get(port, "/api/v1/runs/wf-b/" + std::string(run_b.at("run").as_string()));
+    REQUIRE(detail.status == 200);
+    const auto summary = detail.json().at("summary");
+    INFO(boost::json::serialize(summary));
+    CHECK(summary.at("estimate_basis") == "history");
+    CHECK(serve.stop() == 0);
 }
 
 TEST_CASE("deploy/ manifests are accepted by kubectl", "[serve][deploy]") {

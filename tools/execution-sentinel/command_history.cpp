@@ -118,14 +118,19 @@ namespace {
 
 /// The baselines learned from the store for `workflow` (docs/history.md, "Baselines"), read once before the watch
 /// starts. A store that cannot be read for them is said once; the watch goes on without them.
-Baselines load_watch_baselines(h::RunHistoryStore& store, const std::string& workflow, const std::string& run_id) {
+Baselines load_watch_baselines(h::RunHistoryStore& store, const std::string& workflow, const std::string& run_id,
+                                std::optional<int> min_samples) {
   BaselineOptions options;
-  try {
-    auto settings = execution_sentinel::load_settings(
-        [](const std::string& name) { return lookup_setting(name.c_str()); });
-    options.min_samples = static_cast<std::size_t>(std::max(1, settings.baseline_min_samples));
-  } catch (const SettingsError& e) {
-    fail(ExitCode::usage_error, std::string("settings: ") + e.what());
+  if (min_samples) {
+    options.min_samples = static_cast<std::size_t>(std::max(1, *min_samples));
+  } else {
+    try {
+      auto settings = execution_sentinel::load_settings(
+          [](const std::string& name) { return lookup_setting(name.c_str()); });
+      options.min_samples = static_cast<std::size_t>(std::max(1, settings.baseline_min_samples));
+    } catch (const SettingsError& e) {
+      fail(ExitCode::usage_error, std::string("settings: ") + e.what());
+    }
   }
   try {
     auto baselines = h::load_baselines(store, workflow, options, run_id);
@@ -160,7 +165,8 @@ std::optional<boost::json::object> resumable_checkpoint(h::HistoryCheckpointStor
   return cp;
 }
 
-WatchHooks history_hooks(const std::string& store_flag, const MonitoringContext& context, bool fresh) {
+WatchHooks history_hooks(const std::string& store_flag, const MonitoringContext& context, bool fresh,
+                         std::optional<int> baseline_min_samples) {
   auto address = hv::store_address(store_flag, lookup_setting);
   if (!address) return {};
   h::StoreLocation location;
@@ -204,7 +210,7 @@ WatchHooks history_hooks(const std::string& store_flag, const MonitoringContext&
   hooks.history_store = rec->store;
   hooks.resume_from = std::move(resume);
   hooks.checkpoint_extra = {{"run_id", record.id}};
-  hooks.baselines = load_watch_baselines(*rec->store, workflow, record.id);
+  hooks.baselines = load_watch_baselines(*rec->store, workflow, record.id, baseline_min_samples);
   hooks.reports = [rec](boost::asio::any_io_executor ex, ReportSubscription subscription) {
     rec->subscription = std::move(subscription);
     boost::asio::co_spawn(ex, rec->recorder->record(rec->subscription), boost::asio::detached);

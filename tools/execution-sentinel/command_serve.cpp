@@ -170,7 +170,7 @@ public:
       : config_(std::move(config)), cluster_(std::move(cluster)), files_(std::move(files)),
         registry_({.keep_finished = config_.keep_finished_runs, .keep_reports = config_.keep_reports_per_run}),
         hub_(std::make_shared<sv::EventHub>(sv::EventStreamOptions{}, &metrics_.registry())),
-        client_(io_.get_executor(), cluster_), signals_(io_, SIGINT, SIGTERM), ticker_(io_), tokens_timer_(io_) {
+        client_(io_.get_executor(), cluster_, counted_client_options({})), signals_(io_, SIGINT, SIGTERM), ticker_(io_), tokens_timer_(io_) {
     for (const auto& ns : config_.namespaces) scopes_[ns] = Scope{};
     if (config_.namespaces.empty()) scopes_[""] = Scope{};
     if (config_.ha) {
@@ -183,7 +183,7 @@ public:
       const auto limit = std::max(config_.leases.renew_deadline / 2, std::chrono::milliseconds(500));
       o.connect_timeout = o.handshake_timeout = o.request_timeout = limit;
       o.max_retries = 0;
-      lease_client_ = std::make_unique<kube::Client>(io_.get_executor(), cluster_, std::move(o));
+      lease_client_ = std::make_unique<kube::Client>(io_.get_executor(), cluster_, counted_client_options(std::move(o)));
       if (!config_.history.empty()) {
         try { // to see whether a run taken over had ended already (its checkpoint says so)
           ha_store_ = history::open_store(history::parse_store_location(config_.history));
@@ -400,6 +400,41 @@ private:
     return answer(201, "watching");
   }
 
+  /// `o` with every failed Kubernetes API call counted by its HTTP status (execution_sentinel_kube_api_errors_total).
+  kube::ClientOptions counted_client_options(kube::ClientOptions o) {
+    o.on_request = [this](const kube::RequestOutcome& r) {
+      if (r.ec) metrics_.api_error(r.http_status);
+    };
+    return o;
+  }
+
+  /// The shared watches of every namespace scope: ready once each has listed; the message tells, per scope and
+  /// kind, whether it streams, its objects and the runs it feeds.
+  sv::ReadinessCheck watches_readiness() const {
+    if (shared_.empty()) return {"watches", true, "no run yet: no shared watch"};
+    bool ready = true;
+    std::string message, waiting;
+    auto add = [&](const std::string& scope, const char* kind, const auto& informer) {
+      if (!informer) return;
+      const auto st = informer->status();
+      const std::string where = (scope.empty() ? std::string("all namespaces") : scope) + " " + kind;
+      if (!st.synced) {
+        ready = false;
+        waiting += (waiting.empty() ? "" : ", ") + where;
+      }
+      message += (message.empty() ? "" : "; ") + where + ": " + (st.synced ? "listed" : "not listed yet") +
+                 (st.streaming ? ", streaming" : ", not streaming") + ", " + std::to_string(st.objects) +
+                 " objects, " + std::to_string(st.subscribers) + " subscribers, " +
+                 std::to_string(st.stats.relists) + " relists";
+    };
+    for (const auto& [scope, w] : shared_) {
+      add(scope, "pods", w.feeds.pods);
+      add(scope, "jobs", w.feeds.jobs);
+      add(scope, "events", w.feeds.events);
+    }
+    return {"watches", ready, ready ? message : "not listed yet: " + waiting + "; " + message};
+  }
+
   std::vector<sv::ReadinessCheck> readiness() const {
     std::vector<sv::ReadinessCheck> checks;
     bool synced = true;
@@ -410,6 +445,7 @@ private:
         problem = (ns.empty() ? std::string("all namespaces") : ns) + ": " + scope.problem;
     }
     checks.push_back({"discovery", synced, synced ? problem : (problem.empty() ? "engine pods not listed yet" : problem)});
+    checks.push_back(watches_readiness());
     checks.push_back({"store", true,
                       config_.history.empty() ? "not configured"
                                               : "writes are queued; failures are logged and counted (degraded)"});
@@ -627,7 +663,7 @@ private:
       options.client.log = [this, key](std::string_view line) { log("run " + key + ": " + std::string(line)); };
     if (!config_.history.empty()) {
       try {
-        run->hooks = history_hooks(config_.history, choice.context);
+        run->hooks = history_hooks(config_.history, choice.context, false, config_.settings.baseline_min_samples);
       } catch (const Failure& f) {
         log("run " + key + ": not recorded in the history store: " + f.message);
         metrics_.store_write("failed");
@@ -638,6 +674,7 @@ private:
     options.checkpoints = run->hooks.checkpoints;
     options.resume_from = run->hooks.resume_from;
     options.checkpoint_extra = run->hooks.checkpoint_extra;
+    options.baselines = run->hooks.baselines; // learned from the store's past runs of the workflow
     if (!options.checkpoints && run->configmap_checkpoints) options.checkpoints = run->configmap_checkpoints;
     run->sentinel = std::make_shared<DefaultSentinel>(io_.get_executor(), choice.context, config_.settings, cluster_,
                                                       std::move(options));
@@ -678,6 +715,30 @@ private:
     std::vector<std::shared_ptr<asio::cancellation_signal>> cancel;
   };
 
+  /// Options of a shared informer of `resource` whose watch restarts are counted
+  /// (execution_sentinel_watch_restarts_total): each stream opened after the first is a restart, for the reason
+  /// of the failure before it ("expired" after a 410, "error" after another HTTP failure, "transport" when no
+  /// answer came), or "closed" when the server ended the stream (its timeout).
+  kube::SharedInformerOptions counted_informer_options(std::string resource) {
+    struct Restarts {
+      bool opened = false;
+      std::string reason;
+    };
+    auto state = std::make_shared<Restarts>();
+    kube::SharedInformerOptions o;
+    o.watch.on_attempt = [state](const kube::WatchAttempt& a) {
+      if (a.ok || !state->reason.empty()) return;
+      const int status = a.diagnostics.http_status;
+      state->reason = status == 410 ? "expired" : status > 0 ? "error" : "transport";
+    };
+    o.watch.on_stream_opened = [this, state, resource = std::move(resource)] {
+      if (state->opened) metrics_.watch_restarted(resource, state->reason.empty() ? "closed" : state->reason);
+      state->opened = true;
+      state->reason.clear();
+    };
+    return o;
+  }
+
   kube::SharedFeeds shared_feeds(const std::string& run_ns) {
     if (stopping_) return {};
     const std::string scope = config_.namespaces.empty() ? std::string() : run_ns;
@@ -689,9 +750,11 @@ private:
       watches.cancel.push_back(std::move(cancel));
       return informer;
     };
-    kube::SharedInformerOptions options;
-    watches.feeds.pods = start(std::make_shared<kube::SharedInformer<kube::Pod>>(io_.get_executor(), client_, scope, options));
-    watches.feeds.jobs = start(std::make_shared<kube::SharedInformer<kube::Job>>(io_.get_executor(), client_, scope, options));
+    watches.feeds.pods = start(std::make_shared<kube::SharedInformer<kube::Pod>>(io_.get_executor(), client_, scope,
+                                                                                 counted_informer_options("pods")));
+    watches.feeds.jobs = start(std::make_shared<kube::SharedInformer<kube::Job>>(io_.get_executor(), client_, scope,
+                                                                                 counted_informer_options("jobs")));
+    auto options = counted_informer_options("events");
     options.watch.field_selector = "type=Warning"; // what a run's own Event watch asks for
     watches.feeds.events =
         start(std::make_shared<kube::SharedInformer<kube::Event>>(io_.get_executor(), client_, scope, options));

@@ -7,6 +7,7 @@
 
 #include <execution_sentinel/context.hpp>
 
+#include <optional>
 #include <string>
 
 namespace execution_sentinel::cli {
@@ -18,7 +19,9 @@ namespace execution_sentinel::cli {
 /// The store also keeps the run's checkpoint (checkpoint.hpp): a run in progress that an earlier watch of the
 /// same context checkpointed is resumed, under its run id, unless `fresh`.
 /// Exit 2 for an invalid address, a store that cannot be opened or an invalid SENTINEL_BASELINE_MIN_SAMPLES.
-WatchHooks history_hooks(const std::string& store_flag, const MonitoringContext& context, bool fresh = false);
+/// `baseline_min_samples`, when given, is used instead of SENTINEL_BASELINE_MIN_SAMPLES (serve's configuration).
+WatchHooks history_hooks(const std::string& store_flag, const MonitoringContext& context, bool fresh = false,
+                         std::optional<int> baseline_min_samples = std::nullopt);
 
 } // namespace execution_sentinel::cli
 

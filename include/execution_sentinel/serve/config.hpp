@@ -105,7 +105,7 @@ private:
 };
 
 /// The thresholds a configuration may set: the `watch` settings (SENTINEL_<NAME>) that apply to one run.
-inline constexpr std::array<std::string_view, 21> serve_threshold_names{
+inline constexpr std::array<std::string_view, 22> serve_threshold_names{
     "poll_interval",          "timeout",
     "straggler_multiplier",   "mass_failure_threshold",
     "log_level",              "straggler_quorum",
@@ -116,7 +116,7 @@ inline constexpr std::array<std::string_view, 21> serve_threshold_names{
     "mass_failure_burst_count", "mass_failure_burst_window",
     "memory_pressure_ratio",  "metrics_interval",
     "log_patterns",           "evidence_log_lines",
-    "evidence_log_bytes"};
+    "evidence_log_bytes",     "baseline_min_samples"};
 
 /// The documented default configuration: every field with its default value and a comment.
 inline std::string default_serve_config_yaml() {
@@ -143,6 +143,8 @@ thresholds:
   pending_timeout: 10m
   metrics_interval: 15s
   log_level: INFO
+  # Past attempts of a task type (in the history store) before its learned duration is used (docs/history.md).
+  baseline_min_samples: 5
 # The run history store (docs/history.md): sqlite:FILE or postgresql://...; "" = none.
 store:
   history: ""
