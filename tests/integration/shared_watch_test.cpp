@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -505,5 +506,142 @@ TEST_CASE("completion read while the task watches reconnect or lag: the last tas
         REQUIRE(oom_at);
         REQUIRE(completion_at);
         CHECK(*oom_at < *completion_at);
+    }
+}
+
+namespace {
+
+/// `runs` runs in namespace "wf", each with one task, fed by the shared informers: while their tasks run, the
+/// shared watches drop and the apiserver refuses every connection for 1.5 s; then the tasks end and the engines
+/// write their exit codes. Each run's outcome.
+std::vector<RunOutcome> outage_through_shared_watches(int runs) {
+    est::FakeCluster cluster(cluster_options());
+    auto config = es::kube::load_kubeconfig_from_string(cluster.kubeconfig(), "fake-cluster-kubeconfig");
+    est::NameSource names(13);
+    const auto now = [] { return std::chrono::system_clock::now(); };
+    const auto t0 = now();
+    std::vector<std::string> engines, jobs, pods;
+    for (int i = 0; i < runs; ++i) {
+        const std::string id = "r" + std::to_string(i);
+        est::EnginePodOptions e;
+        e.namespace_name = ns;
+        e.name = est::engine_pod_name("e" + std::to_string(i) + "x", names.pod_suffix());
+        e.replica_set_hash = "e" + std::to_string(i) + "x";
+        e.uid = names.uid();
+        e.replica_set_uid = names.uid();
+        e.created = t0;
+        cluster.create("pods", ns, est::engine_pod(e));
+        engines.push_back(e.name);
+        est::TaskJobOptions jo;
+        jo.namespace_name = ns;
+        jo.name = est::job_name(id + "q0", "individuals", 1, 1);
+        jo.created = t0;
+        jo.task_id = "hf:2:1:1";
+        auto job = est::task_job(jo);
+        job["metadata"].as_object()["labels"].as_object()["run"] = id;
+        job["spec"].as_object()["template"].as_object()["metadata"].as_object()["labels"].as_object()["run"] = id;
+        auto stored = cluster.create("jobs", ns, job);
+        est::TaskPodOptions po;
+        po.name = jo.name + "-" + names.pod_suffix();
+        po.created = t0;
+        auto pod = est::task_pod(stored, po);
+        pod["metadata"].as_object()["labels"].as_object()["run"] = id;
+        cluster.create("pods", ns, pod);
+        cluster.modify("pods", ns, po.name, [&](boost::json::object& o) { est::pod_set_running(o, t0); });
+        jobs.push_back(jo.name);
+        pods.push_back(po.name);
+    }
+
+    es::SentinelSettings settings;
+    settings.poll_interval = 300ms;
+    settings.timeout = 60s;
+    settings.metrics_interval = 0ms;
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    es::kube::Client client(io.get_executor(), config);
+    asio::cancellation_signal stop_informers[3];
+    auto options = fast_options();
+    options.shared = start_informers(io, client, stop_informers);
+    std::vector<std::unique_ptr<es::DefaultSentinel>> sentinels(runs);
+    std::vector<RunOutcome> outcomes(runs);
+    std::atomic<int> finished{0};
+    for (int i = 0; i < runs; ++i) {
+        es::MonitoringContext ctx;
+        ctx.namespace_ = ns;
+        ctx.engine_pod_name = engines[i];
+        ctx.task_label_selector = "app=hyperflow,run=r" + std::to_string(i);
+        sentinels[i] = std::make_unique<es::DefaultSentinel>(io.get_executor(), ctx, settings, config, options);
+        asio::co_spawn(io, collect(sentinels[i]->subscribe({.capacity = 10000}), outcomes[i]), asio::detached);
+        asio::co_spawn(io, sentinels[i]->watch(), [&, i](std::exception_ptr e, es::WatchSummary s) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    outcomes[i].error = ex.what();
+                }
+            } else {
+                outcomes[i].summary = s;
+            }
+            if (++finished == runs) {
+                for (auto& sig : stop_informers) sig.emit(asio::cancellation_type::terminal);
+                work.reset();
+            }
+        });
+    }
+    std::thread io_thread([&] { io.run(); });
+
+    // every run sees its task running over settled shared watches; then the outage
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    auto all_running = [&] {
+        for (auto& s : sentinels)
+            if (s->view().running < 1) return false;
+        return true;
+    };
+    while (!all_running() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(500ms);
+    cluster.refuse_connections(1500ms);
+    cluster.close_watches();
+    std::this_thread::sleep_for(2500ms);
+    for (int i = 0; i < runs; ++i) {
+        cluster.modify("pods", ns, pods[i], [&](boost::json::object& o) { est::pod_set_terminated(o, t0, now(), 0); });
+        cluster.modify("jobs", ns, jobs[i], [&](boost::json::object& o) { est::job_mark_complete(o, now()); });
+    }
+    std::this_thread::sleep_for(500ms);
+    for (auto& e : engines) cluster.write_file(ns, e, "/work_dir/.workflow-exit-code", "0\n");
+
+    deadline = std::chrono::steady_clock::now() + 40s;
+    while (finished < runs && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    if (finished < runs) {
+        asio::post(io, [&] {
+            for (auto& sig : stop_informers) sig.emit(asio::cancellation_type::terminal);
+            io.stop();
+        });
+    }
+    io_thread.join();
+    return outcomes;
+}
+
+} // namespace
+
+TEST_CASE("shared watches: an outage is told to every run once, and its end too", "[integration][sentinel][shared]") {
+    const auto outcomes = outage_through_shared_watches(5);
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        const auto& out = outcomes[i];
+        INFO("run r" << i << (out.error.empty() ? "" : ": " + out.error));
+        REQUIRE(out.summary);
+        CHECK(out.error.empty());
+        CHECK(out.summary->exit_code == std::optional<int>(0));
+        CHECK(out.summary->completed_tasks == 1);
+        std::vector<const es::Report*> lost, back;
+        std::set<std::string> keys;
+        for (const auto& r : out.reports) {
+            if (r.type == es::ReportType::CONNECTIVITY_LOSS) lost.push_back(&r);
+            if (r.type == es::ReportType::CONNECTIVITY_RESTORED) back.push_back(&r);
+            CHECK(keys.insert(r.key).second); // nothing said twice
+        }
+        // one outage: one loss, one restoration after it (the shared watches' failures reach every run)
+        CHECK(lost.size() == 1);
+        REQUIRE(back.size() == lost.size());
+        CHECK(lost[0]->sequence < back[0]->sequence);
     }
 }
