@@ -1,14 +1,16 @@
 // `execution-sentinel serve` with several replicas sharing the runs through coordination.k8s.io/v1 Leases
 // (docs/serve.md, "Several replicas"): three replicas (processes of the program) and twenty runs on one FakeCluster
-// with one SQLite history store; one replica is SIGKILLed mid-run, then another. Every run completes on the
+// with one history store (a SQLite file, or a PostgreSQL server the test starts); one replica is SIGKILLed mid-run,
+// then another. Every run completes on the
 // replica left with exactly the reports (by key, in the store) of a run nobody interrupted, none twice, and the
 // failover time (kill → another replica holding and watching the run) is measured.
-#include <execution_sentinel/history/sqlite_store.hpp>
+#include <execution_sentinel/history/open.hpp>
 #include <execution_sentinel/serve/leases.hpp>
 #include <execution_sentinel/testing/fake_cluster.hpp>
 #include <execution_sentinel/testing/scenario.hpp>
 
 #include "catch.hpp"
+#include "pg_server.hpp"
 
 #include <boost/json.hpp>
 
@@ -268,10 +270,12 @@ es::Scenario failover_scenario(const std::string& ns, double time_scale) {
     })");
 }
 
-std::string config_yaml(const Dir& dir, const std::string& identity, const std::string& lease_settings) {
+/// A replica's configuration; its history store: `store` ("" = a SQLite file in `dir`).
+std::string config_yaml(const Dir& dir, const std::string& identity, const std::string& lease_settings,
+                        const std::string& store = "") {
     return "namespaces: []\n"
            "thresholds:\n  poll_interval: 1s\n  timeout: 10m\n  metrics_interval: 0\n  evidence_log_lines: 0\n"
-           "store:\n  history: sqlite:" + dir.file("history.db") + "\n"
+           "store:\n  history: " + (store.empty() ? "sqlite:" + dir.file("history.db") : store) + "\n"
            "http:\n  listen: 127.0.0.1:0\n"
            "kubernetes:\n  kubeconfig: " + dir.file("kubeconfig") + "\n"
            "ha:\n  enabled: true\n  identity: " + identity + "\n" + lease_settings;
@@ -296,18 +300,18 @@ bool cli_built() {
     return false;
 }
 
-} // namespace
 
-TEST_CASE("serve ha: three replicas, twenty runs, two replicas SIGKILLed mid-run: every report once",
-          "[serve][ha][integration]") {
-    if (!cli_built()) return;
+/// Three replicas sharing the history store `store` ("" = one SQLite file), twenty runs, two replicas SIGKILLed
+/// mid-run: every run ends on the last replica with the reports of an uninterrupted run, none twice.
+void three_replicas_two_killed(const std::string& store) {
     Dir dir;
     es::FakeCluster cluster;
     cluster.write_kubeconfig(dir.file("kubeconfig"));
+    const std::string store_address = store.empty() ? "sqlite:" + dir.file("history.db") : store;
     const std::string timing = "  lease_duration: 3s\n  renew_deadline: 2s\n  retry_period: 500ms\n";
     std::vector<std::unique_ptr<Replica>> replicas;
     for (const auto* name : {"replica-a", "replica-b", "replica-c"}) {
-        dir.write(std::string(name) + ".yaml", config_yaml(dir, name, timing));
+        dir.write(std::string(name) + ".yaml", config_yaml(dir, name, timing, store_address));
         replicas.push_back(std::make_unique<Replica>(dir, name, dir.file(std::string(name) + ".yaml")));
     }
     auto& a = *replicas[0];
@@ -393,8 +397,9 @@ TEST_CASE("serve ha: three replicas, twenty runs, two replicas SIGKILLed mid-run
 
     // In the store: one history run per namespace; each with exactly the reports of an uninterrupted run (one held
     // by the same replica from start to end: no lease transition), none twice.
-    execution_sentinel::history::SqliteHistoryStore store(dir.file("history.db"));
-    auto recorded = store.list_runs({.workflow_name = "", .limit = 100});
+    auto opened = execution_sentinel::history::open_store(execution_sentinel::history::parse_store_location(store_address));
+    auto& recorded_in = *opened;
+    auto recorded = recorded_in.list_runs({.workflow_name = "", .limit = 100});
     std::map<std::string, int> runs_per_ns;
     for (const auto& r : recorded) ++runs_per_ns[r.namespace_];
     CHECK(runs_per_ns.size() == static_cast<std::size_t>(runs));
@@ -410,7 +415,7 @@ TEST_CASE("serve ha: three replicas, twenty runs, two replicas SIGKILLed mid-run
         std::string engine;
         for (const auto& [run, lease] : leases)
             if (run.starts_with(r.namespace_ + "/")) engine = run.substr(r.namespace_.size() + 1);
-        for (const auto& rep : store.reports(r.id)) {
+        for (const auto& rep : recorded_in.reports(r.id)) {
             raw[r.namespace_].insert(rep.key);
             keys[r.namespace_].insert(normalized(rep.key, r.namespace_, engine));
         }
@@ -450,6 +455,26 @@ TEST_CASE("serve ha: three replicas, twenty runs, two replicas SIGKILLed mid-run
     }
     CHECK(c.log().find("lease taken over from replica-a") != std::string::npos);
     CHECK(c.log().find("lease taken over from replica-b") != std::string::npos);
+}
+
+} // namespace
+
+TEST_CASE("serve ha: three replicas, twenty runs, two replicas SIGKILLed mid-run: every report once",
+          "[serve][ha][integration]") {
+    if (!cli_built()) return;
+    three_replicas_two_killed("");
+}
+
+TEST_CASE("serve ha on a shared PostgreSQL store: two replicas SIGKILLed mid-run, every report once",
+          "[serve][ha][integration]") {
+    if (!cli_built()) return;
+    auto& pg = execution_sentinel::test_support::PgServer::instance();
+    if (!pg.skip().empty()) {
+        WARN("SKIP: no PostgreSQL server: " << pg.skip());
+        SUCCEED("skipped (the warning above says why)");
+        return;
+    }
+    three_replicas_two_killed(pg.create_database());
 }
 
 TEST_CASE("serve ha: SIGTERM releases the leases at once; the defaults' failover time is measured",
