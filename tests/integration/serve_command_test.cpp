@@ -272,6 +272,14 @@ boost::json::value run_in(const boost::json::value& runs, const std::string& ns)
     return nullptr;
 }
 
+/// Whether serve on `port` lists a run of namespace `ns` that is no longer watched.
+bool run_finished(unsigned short port, const std::string& ns) {
+    auto runs = http_get(port, "/api/v1/runs");
+    if (runs.status != 200) return false;
+    auto r = run_in(runs.json(), ns);
+    return !r.is_null() && r.at("state") != "watching";
+}
+
 es::Scenario small_scenario(const std::string& ns, std::uint64_t seed, bool completes, double time_scale = 0.02) {
     std::string text = R"({
         "name": "serve", "namespace": ")" + ns + R"(", "time_scale": )" + std::to_string(time_scale) +
@@ -373,12 +381,7 @@ TEST_CASE("serve discovers runs in several namespaces, serves them over HTTP and
     rb.start();
     rc.start();
 
-    auto finished = [&](const std::string& ns) {
-        auto runs = http_get(port, "/api/v1/runs");
-        if (runs.status != 200) return false;
-        auto r = run_in(runs.json(), ns);
-        return !r.is_null() && r.at("state") != "watching";
-    };
+    auto finished = [&](const std::string& ns) { return run_finished(port, ns); };
     REQUIRE(eventually([&] { return finished("wf-a") && finished("wf-b"); }, 60s));
     REQUIRE(eventually([&] { return !rc.engine_pod_name().empty(); }, 10s));
     const auto engine_c = rc.engine_pod_name();
@@ -532,12 +535,7 @@ TEST_CASE("serve learns task durations from the runs its history store recorded"
     const auto port = serve.wait_port();
     INFO("serve's stderr:\n" << serve.stderr_text());
     REQUIRE(port != 0);
-    auto finished = [&](const std::string& ns) {
-        auto runs = http_get(port, "/api/v1/runs");
-        if (runs.status != 200) return false;
-        auto r = run_in(runs.json(), ns);
-        return !r.is_null() && r.at("state") != "watching";
-    };
+    auto finished = [&](const std::string& ns) { return run_finished(port, ns); };
 
     // A first run, recorded: nothing learned yet when it starts. (Its tasks run for seconds: durations are
     // measured from the pods' timestamps, which have whole seconds.)

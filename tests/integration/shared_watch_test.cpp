@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "catch.hpp"
@@ -126,6 +128,43 @@ es::kube::SharedFeeds start_informers(asio::io_context& io, es::kube::Client& cl
     return feeds;
 }
 
+/// Creates run `i`'s engine pod ("e<i>x-…", its ReplicaSet hash "e<i>x"), created at `created`; its name.
+std::string create_engine(est::FakeCluster& cluster, est::NameSource& names, int i,
+                          std::chrono::system_clock::time_point created) {
+    const std::string hash = "e" + std::to_string(i) + "x";
+    est::EnginePodOptions e;
+    e.namespace_name = ns;
+    e.name = est::engine_pod_name(hash, names.pod_suffix());
+    e.replica_set_hash = hash;
+    e.uid = names.uid();
+    e.replica_set_uid = names.uid();
+    e.created = created;
+    cluster.create("pods", ns, est::engine_pod(e));
+    return e.name;
+}
+
+/// Creates task `k` of run `id` (an "individuals" Job and its pod, both labelled run=<id>), created at `t0`; the
+/// Job's and the pod's names.
+std::pair<std::string, std::string> create_task(est::FakeCluster& cluster, est::NameSource& names, const std::string& id,
+                                                int k, std::chrono::system_clock::time_point t0) {
+    est::TaskJobOptions jo;
+    jo.namespace_name = ns;
+    jo.name = est::job_name(id + "q" + std::to_string(k), "individuals", k + 1, 1);
+    jo.created = t0;
+    jo.task_id = "hf:2:" + std::to_string(k + 1) + ":1";
+    auto job = est::task_job(jo);
+    job["metadata"].as_object()["labels"].as_object()["run"] = id;
+    job["spec"].as_object()["template"].as_object()["metadata"].as_object()["labels"].as_object()["run"] = id;
+    auto stored = cluster.create("jobs", ns, job);
+    est::TaskPodOptions po;
+    po.name = jo.name + "-" + names.pod_suffix();
+    po.created = t0;
+    auto pod = est::task_pod(stored, po);
+    pod["metadata"].as_object()["labels"].as_object()["run"] = id;
+    cluster.create("pods", ns, pod);
+    return {jo.name, po.name};
+}
+
 /// One run: its engine pod, its tasks (`succeed` succeeded, one OOM-killed when `oom`), its label `run=<id>`.
 struct RunSpec {
     std::string id;      ///< "r7"
@@ -155,6 +194,47 @@ asio::awaitable<void> collect(es::ReportSubscription sub, RunOutcome& out) {
     }
 }
 
+/// Starts the watch of run `id` (its engine pod `engine`, its tasks labelled run=<id>) on `io`: its reports and how
+/// it ended go to `out`; `ended` is called once it ended.
+std::unique_ptr<es::DefaultSentinel> start_run_watch(asio::io_context& io, const es::kube::ClusterConfig& config,
+                                                     const es::SentinelSettings& settings, es::SentinelOptions options,
+                                                     const std::string& engine, const std::string& id, RunOutcome& out,
+                                                     std::function<void()> ended) {
+    es::MonitoringContext ctx;
+    ctx.namespace_ = ns;
+    ctx.engine_pod_name = engine;
+    ctx.task_label_selector = "app=hyperflow,run=" + id;
+    auto sentinel = std::make_unique<es::DefaultSentinel>(io.get_executor(), ctx, settings, config, std::move(options));
+    asio::co_spawn(io, collect(sentinel->subscribe({.capacity = 10000}), out), asio::detached);
+    asio::co_spawn(io, sentinel->watch(), [&out, ended = std::move(ended)](std::exception_ptr e, es::WatchSummary s) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                out.error = ex.what();
+            }
+        } else {
+            out.summary = s;
+        }
+        ended();
+    });
+    return sentinel;
+}
+
+/// Waits (at most `limit`) until `finished` reaches `runs`; past it, stops the informers and `io`. Joins `io_thread`.
+void wait_for_runs(asio::io_context& io, std::thread& io_thread, const std::atomic<int>& finished, int runs,
+                   asio::cancellation_signal (&stop_informers)[3], std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (finished < runs && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+    if (finished < runs) {
+        asio::post(io, [&] {
+            for (auto& s : stop_informers) s.emit(asio::cancellation_type::terminal);
+            io.stop();
+        });
+    }
+    io_thread.join();
+}
+
 struct FleetResult {
     Counts counts;
     std::vector<RunSpec> specs;
@@ -173,17 +253,9 @@ FleetResult play_fleet(int runs, bool shared) {
     for (int i = 0; i < runs; ++i) {
         RunSpec s;
         s.id = "r" + std::to_string(i);
-        s.engine = est::engine_pod_name("e" + std::to_string(i) + "x", names.pod_suffix());
+        s.engine = create_engine(cluster, names, i, now());
         s.succeed = 1 + i % 3;
         s.oom = i % 4 == 1;
-        est::EnginePodOptions e;
-        e.namespace_name = ns;
-        e.name = s.engine;
-        e.replica_set_hash = "e" + std::to_string(i) + "x";
-        e.uid = names.uid();
-        e.replica_set_uid = names.uid();
-        e.created = now();
-        cluster.create("pods", ns, est::engine_pod(e));
         result.specs.push_back(std::move(s));
     }
 
@@ -205,29 +277,15 @@ FleetResult play_fleet(int runs, bool shared) {
     result.outcomes.resize(runs);
     std::atomic<int> finished{0};
     auto start_run = [&](int i) {
-        es::MonitoringContext ctx;
-        ctx.namespace_ = ns;
-        ctx.engine_pod_name = result.specs[i].engine;
-        ctx.task_label_selector = "app=hyperflow,run=" + result.specs[i].id;
         auto options = base;
         options.shared = feeds;
-        sentinels[i] = std::make_unique<es::DefaultSentinel>(io.get_executor(), ctx, settings, config, options);
-        asio::co_spawn(io, collect(sentinels[i]->subscribe({.capacity = 10000}), result.outcomes[i]), asio::detached);
-        asio::co_spawn(io, sentinels[i]->watch(), [&, i](std::exception_ptr e, es::WatchSummary s) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    result.outcomes[i].error = ex.what();
-                }
-            } else {
-                result.outcomes[i].summary = s;
-            }
-            if (++finished == runs) {
-                for (auto& s : stop_informers) s.emit(asio::cancellation_type::terminal);
-                work.reset();
-            }
-        });
+        sentinels[i] = start_run_watch(io, config, settings, options, result.specs[i].engine, result.specs[i].id,
+                                       result.outcomes[i], [&] {
+                                           if (++finished == runs) {
+                                               for (auto& s : stop_informers) s.emit(asio::cancellation_type::terminal);
+                                               work.reset();
+                                           }
+                                       });
     };
     const int early = (runs + 1) / 2;
     for (int i = 0; i < early; ++i) start_run(i);
@@ -235,26 +293,11 @@ FleetResult play_fleet(int runs, bool shared) {
 
     // The tasks of every run start, run and end; runs late to the party start while they run.
     auto t0 = now();
-    std::vector<boost::json::object> job_objs;
     for (auto& s : result.specs) {
         for (int k = 0; k < s.succeed + (s.oom ? 1 : 0); ++k) {
-            est::TaskJobOptions jo;
-            jo.namespace_name = ns;
-            jo.name = est::job_name(s.id + "q" + std::to_string(k), "individuals", k + 1, 1);
-            jo.created = t0;
-            jo.task_id = "hf:2:" + std::to_string(k + 1) + ":1";
-            auto job = est::task_job(jo);
-            job["metadata"].as_object()["labels"].as_object()["run"] = s.id;
-            job["spec"].as_object()["template"].as_object()["metadata"].as_object()["labels"].as_object()["run"] = s.id;
-            auto stored = cluster.create("jobs", ns, job);
-            est::TaskPodOptions po;
-            po.name = jo.name + "-" + names.pod_suffix();
-            po.created = t0;
-            auto pod = est::task_pod(stored, po);
-            pod["metadata"].as_object()["labels"].as_object()["run"] = s.id;
-            cluster.create("pods", ns, pod);
-            s.jobs.push_back(jo.name);
-            s.pods.push_back(po.name);
+            auto [job, pod] = create_task(cluster, names, s.id, k, t0);
+            s.jobs.push_back(job);
+            s.pods.push_back(pod);
         }
     }
     std::this_thread::sleep_for(300ms);
@@ -294,15 +337,7 @@ FleetResult play_fleet(int runs, bool shared) {
     std::this_thread::sleep_for(1000ms);
     for (auto& s : result.specs) cluster.write_file(ns, s.engine, "/work_dir/.workflow-exit-code", "0\n");
 
-    auto deadline = std::chrono::steady_clock::now() + 50s;
-    while (finished < runs && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
-    if (finished < runs) {
-        asio::post(io, [&] {
-            for (auto& s : stop_informers) s.emit(asio::cancellation_type::terminal);
-            io.stop();
-        });
-    }
-    io_thread.join();
+    wait_for_runs(io, io_thread, finished, runs, stop_informers, 50s);
     if (feeds.pods) result.pods_status = feeds.pods->status();
     if (feeds.jobs) result.jobs_status = feeds.jobs->status();
     result.counts = count_list_watch(cluster.traffic());
@@ -400,14 +435,7 @@ RunOutcome completion_while_lagging(bool shared, bool& quiet_streaming, Lag lag)
     est::NameSource names(11);
     const auto now = [] { return std::chrono::system_clock::now(); };
     const auto t0 = now();
-    est::EnginePodOptions e;
-    e.namespace_name = ns;
-    e.name = est::engine_pod_name("e0x", names.pod_suffix());
-    e.replica_set_hash = "e0x";
-    e.uid = names.uid();
-    e.replica_set_uid = names.uid();
-    e.created = t0;
-    cluster.create("pods", ns, est::engine_pod(e));
+    const std::string engine = create_engine(cluster, names, 0, t0);
     est::TaskJobOptions jo;
     jo.namespace_name = ns;
     jo.name = est::job_name("r0q0", "frequency", 1, 1);
@@ -432,7 +460,7 @@ RunOutcome completion_while_lagging(bool shared, bool& quiet_streaming, Lag lag)
     asio::cancellation_signal stop_informers[3];
     es::MonitoringContext ctx;
     ctx.namespace_ = ns;
-    ctx.engine_pod_name = e.name;
+    ctx.engine_pod_name = engine;
     ctx.task_label_selector = "app=hyperflow";
     if (shared) options.shared = start_informers(io, client, stop_informers);
     es::DefaultSentinel sentinel(io.get_executor(), ctx, settings, config, options);
@@ -469,7 +497,7 @@ RunOutcome completion_while_lagging(bool shared, bool& quiet_streaming, Lag lag)
     }
     cluster.modify("pods", ns, po.name, [&](boost::json::object& o) { est::pod_set_terminated(o, t0, now(), 137, "OOMKilled"); });
     cluster.modify("jobs", ns, jo.name, [&](boost::json::object& o) { est::job_mark_failed(o, now()); });
-    cluster.write_file(ns, e.name, "/work_dir/.workflow-exit-code", "1\n");
+    cluster.write_file(ns, engine, "/work_dir/.workflow-exit-code", "1\n");
     if (lag == Lag::stalled) {
         std::this_thread::sleep_for(1500ms);
         cluster.stall_watches(false);
@@ -522,34 +550,11 @@ std::vector<RunOutcome> outage_through_shared_watches(int runs) {
     const auto t0 = now();
     std::vector<std::string> engines, jobs, pods;
     for (int i = 0; i < runs; ++i) {
-        const std::string id = "r" + std::to_string(i);
-        est::EnginePodOptions e;
-        e.namespace_name = ns;
-        e.name = est::engine_pod_name("e" + std::to_string(i) + "x", names.pod_suffix());
-        e.replica_set_hash = "e" + std::to_string(i) + "x";
-        e.uid = names.uid();
-        e.replica_set_uid = names.uid();
-        e.created = t0;
-        cluster.create("pods", ns, est::engine_pod(e));
-        engines.push_back(e.name);
-        est::TaskJobOptions jo;
-        jo.namespace_name = ns;
-        jo.name = est::job_name(id + "q0", "individuals", 1, 1);
-        jo.created = t0;
-        jo.task_id = "hf:2:1:1";
-        auto job = est::task_job(jo);
-        job["metadata"].as_object()["labels"].as_object()["run"] = id;
-        job["spec"].as_object()["template"].as_object()["metadata"].as_object()["labels"].as_object()["run"] = id;
-        auto stored = cluster.create("jobs", ns, job);
-        est::TaskPodOptions po;
-        po.name = jo.name + "-" + names.pod_suffix();
-        po.created = t0;
-        auto pod = est::task_pod(stored, po);
-        pod["metadata"].as_object()["labels"].as_object()["run"] = id;
-        cluster.create("pods", ns, pod);
-        cluster.modify("pods", ns, po.name, [&](boost::json::object& o) { est::pod_set_running(o, t0); });
-        jobs.push_back(jo.name);
-        pods.push_back(po.name);
+        engines.push_back(create_engine(cluster, names, i, t0));
+        auto [job, pod] = create_task(cluster, names, "r" + std::to_string(i), 0, t0);
+        cluster.modify("pods", ns, pod, [&](boost::json::object& o) { est::pod_set_running(o, t0); });
+        jobs.push_back(job);
+        pods.push_back(pod);
     }
 
     es::SentinelSettings settings;
@@ -566,22 +571,7 @@ std::vector<RunOutcome> outage_through_shared_watches(int runs) {
     std::vector<RunOutcome> outcomes(runs);
     std::atomic<int> finished{0};
     for (int i = 0; i < runs; ++i) {
-        es::MonitoringContext ctx;
-        ctx.namespace_ = ns;
-        ctx.engine_pod_name = engines[i];
-        ctx.task_label_selector = "app=hyperflow,run=r" + std::to_string(i);
-        sentinels[i] = std::make_unique<es::DefaultSentinel>(io.get_executor(), ctx, settings, config, options);
-        asio::co_spawn(io, collect(sentinels[i]->subscribe({.capacity = 10000}), outcomes[i]), asio::detached);
-        asio::co_spawn(io, sentinels[i]->watch(), [&, i](std::exception_ptr e, es::WatchSummary s) {
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    outcomes[i].error = ex.what();
-                }
-            } else {
-                outcomes[i].summary = s;
-            }
+        sentinels[i] = start_run_watch(io, config, settings, options, engines[i], "r" + std::to_string(i), outcomes[i], [&] {
             if (++finished == runs) {
                 for (auto& sig : stop_informers) sig.emit(asio::cancellation_type::terminal);
                 work.reset();
@@ -609,15 +599,7 @@ std::vector<RunOutcome> outage_through_shared_watches(int runs) {
     std::this_thread::sleep_for(500ms);
     for (auto& e : engines) cluster.write_file(ns, e, "/work_dir/.workflow-exit-code", "0\n");
 
-    deadline = std::chrono::steady_clock::now() + 40s;
-    while (finished < runs && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
-    if (finished < runs) {
-        asio::post(io, [&] {
-            for (auto& sig : stop_informers) sig.emit(asio::cancellation_type::terminal);
-            io.stop();
-        });
-    }
-    io_thread.join();
+    wait_for_runs(io, io_thread, finished, runs, stop_informers, 40s);
     return outcomes;
 }
 
