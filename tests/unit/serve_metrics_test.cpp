@@ -343,12 +343,16 @@ TEST_CASE("sentinel metrics: watch, API, store and alert events", "[serve][metri
     m.watch_restarted("pods", "expired");
     m.api_error(410);
     m.api_error(0);
+    m.shared_watch_resynced("jobs", 3);
+    m.shared_watch_resynced("jobs", 0);
+    m.shared_watch_resynced("jobs");
     m.store_write("ok");
     m.alert_delivery("slack", "failed");
     const auto text = m.registry().expose();
     CHECK(text.find("execution_sentinel_watch_restarts_total{resource=\"pods\",reason=\"expired\"} 2\n") !=
           std::string::npos);
     CHECK(text.find("execution_sentinel_kube_api_errors_total{code=\"410\"} 1\n") != std::string::npos);
+    CHECK(text.find("execution_sentinel_shared_watch_resyncs_total{resource=\"jobs\"} 4\n") != std::string::npos);
     CHECK(text.find("execution_sentinel_kube_api_errors_total{code=\"transport\"} 1\n") != std::string::npos);
     CHECK(text.find("execution_sentinel_store_writes_total{outcome=\"ok\"} 1\n") != std::string::npos);
     CHECK(text.find("execution_sentinel_alert_deliveries_total{sink=\"slack\",outcome=\"failed\"} 1\n") !=

@@ -307,6 +307,7 @@ TEST_CASE("fan-out: a subscriber that falls behind is resynced from the store, n
     CHECK(slow.errors == 1);
     CHECK(inf.fan.stats(slow.id)->attempts_dropped == 2);
     CHECK(inf.fan.stats(slow.id)->overflows == 2);
+    CHECK(inf.fan.overflows() == 2); // over every subscriber: InformerStatus::resyncs
     CHECK(names_and_versions(slow.local.store()) == selected(inf.store, kube::ObjectMatcher({"wf", "run=s", ""})));
 }
 

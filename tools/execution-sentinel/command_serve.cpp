@@ -713,6 +713,7 @@ private:
   struct SharedWatches {
     kube::SharedFeeds feeds;
     std::vector<std::shared_ptr<asio::cancellation_signal>> cancel;
+    std::uint64_t resyncs_counted[3] = {0, 0, 0}; ///< pods, jobs, events: resyncs already in the metrics
   };
 
   /// Options of a shared informer of `resource` whose watch restarts are counted
@@ -737,6 +738,21 @@ private:
       state->reason.clear();
     };
     return o;
+  }
+
+  /// The runs resynchronised by each shared watch since the last count, into the metrics.
+  void count_resyncs() {
+    for (auto& [scope, w] : shared_) {
+      auto add = [&](const char* resource, std::uint64_t& counted, const auto& informer) {
+        if (!informer) return;
+        const auto total = informer->status().resyncs;
+        if (total > counted) metrics_.shared_watch_resynced(resource, total - counted);
+        counted = total;
+      };
+      add("pods", w.resyncs_counted[0], w.feeds.pods);
+      add("jobs", w.resyncs_counted[1], w.feeds.jobs);
+      add("events", w.resyncs_counted[2], w.feeds.events);
+    }
   }
 
   kube::SharedFeeds shared_feeds(const std::string& run_ns) {
@@ -1209,6 +1225,7 @@ private:
       if (ec || stopping_) return;
       for (const auto& [key, run] : active_)
         if (run->sentinel) metrics_.observe(run->ns, run->name, run->sentinel->view());
+      count_resyncs();
       tick();
     });
   }

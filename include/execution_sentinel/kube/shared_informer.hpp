@@ -164,6 +164,8 @@ public:
     void remove(Id id) { subs_.erase(id); }
     bool contains(Id id) const { return subs_.count(id) != 0; }
     std::size_t size() const noexcept { return subs_.size(); }
+    /// Times a subscriber fell `capacity` events behind and was resynchronised, over all subscribers ever.
+    std::uint64_t overflows() const noexcept { return overflows_; }
 
     /// One event of the shared watch (`store` already holds its outcome). Appends the ids whose queue grew.
     void on_event(const WatchEvent<T>& ev, const Store<T>& store, bool complete, time_point now, std::vector<Id>& woken) {
@@ -181,6 +183,7 @@ public:
             woken.push_back(id);
             if (s.stats.queued >= options_.capacity) { // fallen behind: never wait for it, never lose a change
                 ++s.stats.overflows;
+                ++overflows_;
                 s.stats.last_overflow = now;
                 queue_resync(s, store, complete);
                 continue;
@@ -283,6 +286,7 @@ private:
     }
 
     FanOutOptions options_;
+    std::uint64_t overflows_ = 0;
     Id last_id_ = 0;
     std::map<Id, Sub> subs_;
 };
@@ -353,6 +357,9 @@ struct InformerStatus {
     WatchStats stats{};
     std::size_t objects = 0;     ///< in the informer's store
     std::size_t subscribers = 0;
+    /// Subscribers resynchronised from the store because they fell FanOutOptions::capacity changes behind (a
+    /// count over the informer's life).
+    std::uint64_t resyncs = 0;
     /// The shared watch's resourceVersion: every change up to it was handed to the subscribers' queues (a
     /// subscription whose pending() is false has delivered it).
     std::string resource_version{};
@@ -447,6 +454,7 @@ private:
             status.objects = watcher->store().size();
             status.subscribers = fan_out.size();
             status.resource_version = watcher->resource_version();
+            status.resyncs = fan_out.overflows();
         }
 
         void wake(const std::vector<typename FanOut<T>::Id>& ids) {
@@ -510,7 +518,6 @@ private:
             fan_out.remove(id);
             wakes.erase(id);
             status.subscribers = fan_out.size();
-            status.resource_version = watcher->resource_version();
         }
     };
 

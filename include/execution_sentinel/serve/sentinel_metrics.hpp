@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -109,6 +110,10 @@ public:
         watch_restarts_ = &registry_.counter("execution_sentinel_watch_restarts_total",
                                              "Watches of the Kubernetes API restarted, by resource and reason.",
                                              {"resource", "reason"}, {.max_series = 100});
+        shared_resyncs_ = &registry_.counter("execution_sentinel_shared_watch_resyncs_total",
+                                             "Runs resynchronised from a shared watch's store because they fell too "
+                                             "far behind its changes, by resource.",
+                                             {"resource"}, {.max_series = 20});
         api_errors_ = &registry_.counter("execution_sentinel_kube_api_errors_total",
                                          "Failed calls to the Kubernetes API, by HTTP status code (or \"transport\" "
                                          "when no answer came).",
@@ -205,6 +210,12 @@ public:
         watch_restarts_->with({resource, reason}).inc();
     }
 
+    /// `n` runs were resynchronised from the shared watch of `resource` ("pods", "jobs", "events") because they fell
+    /// behind (kube::InformerStatus::resyncs).
+    void shared_watch_resynced(std::string_view resource, std::uint64_t n = 1) {
+        if (n > 0) shared_resyncs_->with({resource}).inc(static_cast<double>(n));
+    }
+
     /// A Kubernetes API call failed with this HTTP status (0: no answer, counted as "transport").
     void api_error(int http_status) {
         if (http_status <= 0) api_errors_->with({"transport"}).inc();
@@ -261,6 +272,7 @@ private:
     std::array<Histogram, all_report_types.size()> latency_{};
     Gauge last_report_;
     CounterFamily* watch_restarts_ = nullptr;
+    CounterFamily* shared_resyncs_ = nullptr;
     CounterFamily* api_errors_ = nullptr;
     CounterFamily* store_writes_ = nullptr;
     CounterFamily* alert_deliveries_ = nullptr;
