@@ -432,26 +432,20 @@ boost::asio::awaitable<std::optional<std::uint64_t>> newest_resource_version(Cli
     ListQuery q;
     q.label_selector = std::move(label_selector);
     q.limit = page_size;
-    for (int page = 0;; ++page) {
+    ListPage<T> page;
+    for (int pages = 1;; ++pages) {
         auto body = co_await client.get_json(ResourceTraits<T>::target(namespace_, q));
-        const auto* obj = body.if_object();
-        const auto* items = obj ? obj->if_contains("items") : nullptr;
-        if (items == nullptr || !items->is_array())
-            throw Error(make_error_code(error::malformed_response), list_problem("the list answer has no items array"));
-        for (const auto& item : items->get_array()) {
-            const auto* meta = item.is_object() ? item.get_object().if_contains("metadata") : nullptr;
-            const auto* rv = meta && meta->is_object() ? meta->get_object().if_contains("resourceVersion") : nullptr;
-            if (rv == nullptr || !rv->is_string()) co_return std::nullopt;
-            auto v = detail::numeric_resource_version(rv->get_string());
+        if (parse_list_page(body, page))
+            throw Error(make_error_code(error::malformed_response), list_problem("the answer is not a list"));
+        for (const auto& item : page.items) {
+            auto v = detail::numeric_resource_version(item.meta.resource_version);
             if (!v) co_return std::nullopt;
             newest = std::max(newest, *v);
         }
-        const auto* meta = obj->if_contains("metadata");
-        const auto* cont = meta && meta->is_object() ? meta->get_object().if_contains("continue") : nullptr;
-        if (cont == nullptr || !cont->is_string() || cont->get_string().empty()) co_return newest;
-        if (page >= 10'000)
+        if (page.continue_token.empty()) co_return newest;
+        if (pages >= 10'000)
             throw Error(make_error_code(error::malformed_response), list_problem("the list does not end after 10000 pages"));
-        q.continue_token = std::string(cont->get_string());
+        q.continue_token = std::move(page.continue_token);
     }
 }
 
