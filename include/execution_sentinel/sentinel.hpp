@@ -300,19 +300,18 @@ private:
         Sentinel& self;
         std::string name;
         FeedRegistration(Sentinel& s, std::string n, const W& w) : self(s), name(std::move(n)) {
-            self.samplers_[name] = [&w] {
+            LiveFeed& f = self.live_feeds_[name];
+            f.sample = [&w] {
                 return FeedSample{w.synced(), w.streaming(), w.stats().watch_requests, w.stream_events()};
             };
-            self.pending_[name] = [&w] { return w.pending(); };
+            f.pending = [&w] { return w.pending(); };
             if constexpr (requires { w.status().resource_version; })
-                self.versions_[name] = [&w] { return w.status().resource_version; };
+                f.resource_version = [&w] { return w.status().resource_version; };
             else
-                self.versions_[name] = [&w] { return w.resource_version(); };
+                f.resource_version = [&w] { return w.resource_version(); };
         }
         ~FeedRegistration() {
-            self.samplers_.erase(name);
-            self.pending_.erase(name);
-            self.versions_.erase(name);
+            self.live_feeds_.erase(name);
             self.feeds_.remove(name);
         }
         FeedRegistration(const FeedRegistration&) = delete;
@@ -320,8 +319,8 @@ private:
     };
 
     void sample_feeds(Timestamp now) {
-        for (auto& [name, sample] : samplers_) {
-            feeds_.sample(name, sample(), now);
+        for (auto& [name, live] : live_feeds_) {
+            feeds_.sample(name, live.sample(), now);
             if (feeds_.healthy(name, now)) ever_healthy_.insert(name);
         }
         auto h = feeds_.health(now, monitor_.state().feed_health());
@@ -553,9 +552,13 @@ private:
     FeedTracker feeds_;
     StartupGate gate_;
     AttemptLog attempt_log_;
-    std::map<std::string, std::function<FeedSample()>> samplers_; ///< live watchers, by feed name
-    std::map<std::string, std::function<bool()>> pending_; ///< feeds: changes received, not yet delivered
-    std::map<std::string, std::function<std::string()>> versions_; ///< feeds: resourceVersion reached (all delivered when not pending)
+    /// A live watcher (or shared informer subscription), read through these.
+    struct LiveFeed {
+        std::function<FeedSample()> sample;               ///< its health, sampled at every input and tick
+        std::function<bool()> pending;                    ///< changes received, not yet delivered
+        std::function<std::string()> resource_version;    ///< reached: all delivered up to it when not pending
+    };
+    std::map<std::string, LiveFeed> live_feeds_; ///< by feed name
     std::set<std::string> ever_healthy_; ///< feeds that were healthy at some time
     std::atomic<bool> started_{false};
     std::string engine_pod_;
@@ -854,13 +857,13 @@ template <Detector... Ds> bool Sentinel<Ds...>::task_feeds_current(const std::op
         // a feed that never worked (its watch forbidden, say) is not waited for: it would not come
         if (!ever_healthy_.count(name)) continue;
         if (!feeds_.healthy(name, now)) return false;
-        if (auto it = pending_.find(name); it != pending_.end() && it->second()) return false;
+        auto live = live_feeds_.find(name);
+        if (live != live_feeds_.end() && live->second.pending()) return false;
         if (!versions) continue;
         const std::uint64_t target = name == "pods" ? versions->pods : versions->jobs;
         if (target == 0) continue; // no such object
-        auto it = versions_.find(name);
-        if (it == versions_.end()) return false;
-        auto reached = kube::detail::numeric_resource_version(it->second());
+        if (live == live_feeds_.end()) return false;
+        auto reached = kube::detail::numeric_resource_version(live->second.resource_version());
         if (!reached || *reached < target) return false;
     }
     return true;
