@@ -493,6 +493,36 @@ TEST_CASE("history: missing SQLite file without create is an error, with create 
     CHECK(fs::exists(dir.file("new.db")));
 }
 
+TEST_CASE("history: sentinels opening one new SQLite file at once all open it", "[history][sqlite]") {
+    // Two replicas of serve started together on a shared file: the first switches it to WAL and migrates it while
+    // the others open it too; none may fail with "database is locked".
+    for (int round = 0; round < 10; ++round) {
+        TempDir dir;
+        const auto path = dir.file("shared.db");
+        std::atomic<int> ready{0};
+        std::vector<std::string> errors(6);
+        std::vector<std::thread> threads;
+        for (std::size_t i = 0; i < errors.size(); ++i)
+            threads.emplace_back([&, i] {
+                ++ready;
+                while (ready < static_cast<int>(errors.size())) std::this_thread::yield();
+                try {
+                    h::SqliteHistoryStore s(path);
+                    (void)s.list_runs({});
+                } catch (const std::exception& e) {
+                    errors[i] = e.what();
+                }
+            });
+        for (auto& t : threads) t.join();
+        for (const auto& e : errors) {
+            INFO("round " << round << ": " << e);
+            CHECK(e.empty());
+        }
+        h::SqliteHistoryStore check(path);
+        CHECK(check.schema_version() == h::latest_schema_version());
+    }
+}
+
 TEST_CASE("history: SQLite retention setting prunes old runs when the store is opened", "[history][sqlite]") {
     TempDir dir;
     const auto path = dir.file("retention.db");

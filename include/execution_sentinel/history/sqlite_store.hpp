@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace execution_sentinel::history {
 
@@ -53,8 +54,18 @@ public:
                              (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
         sqlite3_extended_result_codes(raw, 1);
         sqlite3_busy_timeout(raw, static_cast<int>(options.busy_timeout.count()));
-        // WAL: readers do not block the writer; NORMAL sync is durable across a crash of this process.
-        (void)query("PRAGMA journal_mode=WAL", {});
+        // WAL: readers do not block the writer; NORMAL sync is durable across a crash of this process. The switch
+        // takes an exclusive lock, and SQLite answers BUSY at once, without its busy handler, while another
+        // connection is switching or migrating a new file (sentinels started together on one file): it is tried
+        // again until the busy timeout.
+        for (const auto until = std::chrono::steady_clock::now() + options.busy_timeout;;) {
+            const int mode = sqlite3_exec(raw, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+            if (mode == SQLITE_OK) break;
+            const int primary = mode & 0xff;
+            if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) || std::chrono::steady_clock::now() >= until)
+                throw StoreError("history store sqlite:" + path + ": cannot switch to WAL: " + sqlite3_errmsg(raw));
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
         exec("PRAGMA synchronous=NORMAL");
         exec("PRAGMA foreign_keys=OFF");
     }
