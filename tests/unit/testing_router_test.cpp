@@ -367,6 +367,29 @@ TEST_CASE("Router writes: create, merge patch, conflicts, delete, delete collect
     absent.set(http::field::content_type, "application/merge-patch+json");
     CHECK(status_code(f.respond(absent)) == 404);
 
+    // DeleteOptions' preconditions: another uid or resourceVersion is a 409 Conflict and the object stays.
+    const auto cm_uid = std::string(patched.at("metadata").at("uid").as_string());
+    const auto cm_rv = std::string(patched.at("metadata").at("resourceVersion").as_string());
+    auto wrong_uid = f.respond(request(http::verb::delete_, "/api/v1/namespaces/ns/configmaps/cm",
+                                       R"({"kind":"DeleteOptions","preconditions":{"uid":"not-this-one"}})"));
+    CHECK(status_code(wrong_uid) == 409);
+    CHECK(reason_of(wrong_uid) == "Conflict");
+    CHECK(body_of(wrong_uid).at("message").as_string() ==
+          "Precondition failed: UID in precondition: not-this-one, UID in object meta: " + cm_uid);
+    auto stale_rv = f.respond(request(http::verb::delete_, "/api/v1/namespaces/ns/configmaps/cm",
+                                      R"({"preconditions":{"resourceVersion":"1"}})"));
+    CHECK(status_code(stale_rv) == 409);
+    CHECK(status_code(f.respond(request(http::verb::delete_, "/api/v1/namespaces/ns/configmaps/cm", "[1]"))) == 400);
+    CHECK(f.state.store.get(*d::find_resource("configmaps"), "ns", "cm") != nullptr);
+    auto matching = f.respond(request(http::verb::delete_, "/api/v1/namespaces/ns/configmaps/cm",
+                                      R"({"preconditions":{"uid":")" + cm_uid + R"(","resourceVersion":")" + cm_rv + R"("}})"));
+    CHECK(status_code(matching) == 200);
+    CHECK(f.state.store.get(*d::find_resource("configmaps"), "ns", "cm") == nullptr);
+    f.listener.events.pop_back(); // (its DELETED event)
+    REQUIRE(status_code(f.respond(request(http::verb::post, "/api/v1/namespaces/ns/configmaps",
+                                          R"({"metadata":{"name":"cm","labels":{"k":"v"}},"data":{"y":"2"}})"))) == 201);
+    f.listener.events.pop_back(); // (its ADDED event)
+
     auto deleted = body_of(f.respond(request(http::verb::delete_, "/api/v1/namespaces/ns/configmaps/cm")));
     CHECK(deleted.at("kind").as_string() == "Status");
     CHECK(deleted.at("status").as_string() == "Success");

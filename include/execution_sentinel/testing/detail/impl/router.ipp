@@ -505,6 +505,24 @@ EXECUTION_SENTINEL_DECL Response Router::handle_patch(const Request& req, const 
 
 EXECUTION_SENTINEL_DECL Response Router::handle_delete(const Request& req, const Route& route) {
     ++state_.stats.writes;
+    // DeleteOptions' preconditions (uid, resourceVersion), as the API server checks them: 409 Conflict when the
+    // object is not the one the client meant.
+    if (!req.body().empty()) {
+        boost::system::error_code ec;
+        boost::json::value options = boost::json::parse(req.body(), ec);
+        if (ec || !options.is_object()) throw StatusError(bad_request_status("the request body is not a JSON object"));
+        const auto* current = state_.store.get(*route.resource, route.namespace_, route.name);
+        if (current == nullptr) throw StatusError(not_found_status(*route.resource, route.name));
+        for (auto [field, meta] : {std::pair{"uid", "UID"}, std::pair{"resourceVersion", "ResourceVersion"}}) {
+            const std::string wanted = json_string_at(options.as_object(), std::string("preconditions.") + field);
+            const std::string actual = metadata_string(*current, field);
+            if (!wanted.empty() && wanted != actual)
+                throw StatusError(make_status(409, "Conflict",
+                                              std::string("Precondition failed: ") + meta + " in precondition: " + wanted +
+                                                  ", " + meta + " in object meta: " + actual,
+                                              status_details(*route.resource, route.name)));
+        }
+    }
     auto removed = remove(*route.resource, route.namespace_, route.name);
     if (!removed) throw StatusError(not_found_status(*route.resource, route.name));
     if (route.resource->delete_returns_object) return router_detail::json_response(req, http::status::ok, *removed);
