@@ -11,6 +11,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -167,6 +169,15 @@ es::Report report(std::uint64_t sequence, es::ReportType type = es::ReportType::
     return r;
 }
 
+/// The answer of the route /deferred/{what}, after a wait: 201 naming `what`, or what `what` asks to be thrown.
+asio::awaitable<sv::HttpResponse> deferred_answer(std::string what) {
+    asio::steady_timer t(co_await asio::this_coro::executor, 20ms);
+    co_await t.async_wait(asio::use_awaitable);
+    if (what == "conflict") throw sv::HttpError(409, "known with another context");
+    if (what == "broken") throw std::runtime_error("a detail clients must not see");
+    co_return sv::HttpResponse::json(201, boost::json::object{{"stored", what}});
+}
+
 /// The server with the sentinel's metrics, the standard routes and two event stream routes, run by two threads.
 struct Served {
     explicit Served(sv::HttpServerOptions options = {}, sv::EventStreamOptions events = {})
@@ -180,6 +191,11 @@ struct Served {
         router.get("/api/v1/runs/{namespace}/{run}/events", [this](const sv::RouteRequest& q) {
             return sv::HttpResponse::event_stream(hub, std::string(q.param("namespace")) + "/" +
                                                            std::string(q.param("run")));
+        });
+        router.post("/deferred/{what}", [](const sv::RouteRequest& q) {
+            sv::HttpResponse r;
+            r.deferred = [what = std::string(q.param("what"))] { return deferred_answer(what); };
+            return r;
         });
         options.metrics = &metrics.registry();
         server.emplace(io.get_executor(), std::move(router), options);
@@ -345,6 +361,38 @@ TEST_CASE("serve http: /metrics, /healthz and /readyz answer a real client, with
     CHECK(again.body().find("execution_sentinel_http_requests_total{handler=\"/metrics\",code=\"200\"} 2\n") !=
           std::string::npos);
     CHECK(again.body().find("execution_sentinel_http_requests_total{handler=\"/readyz\",code=\"503\"} 1\n") !=
+          std::string::npos);
+}
+
+TEST_CASE("serve http: a deferred handler answers when its work is done, in order on a keep-alive connection",
+          "[serve][http][integration]") {
+    Served s;
+    auto post = [](const std::string& what) {
+        return "POST /deferred/" + what + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n";
+    };
+    RawClient c(s.port);
+    REQUIRE(c.connected());
+    REQUIRE(c.send(post("first") + post("conflict") + post("broken") + post("last")));
+    std::vector<http::response<http::string_body>> answers;
+    REQUIRE(c.read_until([&](const std::string& b) {
+        answers.clear();
+        std::size_t at = 0, used = 0;
+        while (auto r = parse_response(b.substr(at), false, &used)) {
+            answers.push_back(*r);
+            at += used;
+        }
+        return answers.size() == 4;
+    }));
+    CHECK(answers[0].result_int() == 201);
+    CHECK(boost::json::parse(answers[0].body()) == boost::json::parse(R"({"stored":"first"})"));
+    CHECK(answers[1].result_int() == 409);
+    CHECK(boost::json::parse(answers[1].body()).at("error").at("message") == "known with another context");
+    CHECK(answers[2].result_int() == 500); // no detail of an unexpected exception reaches the client
+    CHECK(answers[2].body().find("detail") == std::string::npos);
+    CHECK(answers[3].result_int() == 201);
+    CHECK(answers[3].keep_alive());
+    auto metrics = fetch(s.port, get("/metrics")).body();
+    CHECK(metrics.find("execution_sentinel_http_requests_total{handler=\"/deferred/{what}\",code=\"409\"} 1\n") !=
           std::string::npos);
 }
 

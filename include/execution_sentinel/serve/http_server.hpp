@@ -386,6 +386,7 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
             }
             HttpRequest req = parser.release();
             RouteResult result = router.handle(req);
+            if (result.response.deferred) result.response = co_await deferred_response(std::move(result.response.deferred));
             count_request(result.handler, result.response.event_hub ? 200 : result.response.status);
             if (result.response.event_hub) {
                 co_await serve_events(c, req, result.response);
@@ -398,6 +399,20 @@ struct HttpServerState : std::enable_shared_from_this<HttpServerState> {
             (void)wn;
             if (wec || !keep) co_return;
         }
+    }
+
+    /// The answer a deferred handler computes (router.hpp, HttpResponse::deferred), its exception made an answer.
+    static asio::awaitable<HttpResponse> deferred_response(std::function<asio::awaitable<HttpResponse>()> work) {
+        std::exception_ptr failed;
+        try {
+            auto r = co_await work();
+            if (r.status < 100 || r.status > 599) r.status = 500;
+            r.deferred = nullptr;
+            co_return r;
+        } catch (...) {
+            failed = std::current_exception();
+        }
+        co_return error_response(failed);
     }
 
     asio::awaitable<void> write_text(HttpConnection& c, std::string_view text, bool& ok) {

@@ -18,6 +18,7 @@
 
 #include <execution_sentinel/serve/event_stream.hpp>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/beast/core/error.hpp>
@@ -102,6 +103,11 @@ struct HttpResponse {
     /// used); `event_topic` selects the events (empty: every event).
     std::shared_ptr<EventHub> event_hub;
     std::string event_topic;
+    /// When set, the answer is what this coroutine returns (the other fields are not used): for a handler that must
+    /// ask something else first (a registration stored in the cluster). It runs on the connection's executor; an
+    /// HttpError it throws answers with that status, any other exception with 500. It must finish in bounded time
+    /// (the request waits for it).
+    std::function<boost::asio::awaitable<HttpResponse>()> deferred;
 
     /// `value` serialized, with this status.
     static HttpResponse json(unsigned status, const boost::json::value& value) {
@@ -147,6 +153,19 @@ public:
 private:
     unsigned status_;
 };
+
+/// The answer for an exception a handler threw: an HttpError's status (4xx or 5xx, else 500) and message, 500
+/// "internal error" for anything else (whose message may say more than a client should see).
+inline HttpResponse error_response(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const HttpError& h) {
+        const unsigned status = h.status() >= 400 && h.status() <= 599 ? h.status() : 500;
+        return HttpResponse::error(status, h.what());
+    } catch (...) {
+        return HttpResponse::error(500, "internal error");
+    }
+}
 
 /// The message written for `r`: its status, headers, body (none for HEAD, with the GET body's Content-Length),
 /// `Connection: close` unless `keep_alive`, and `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`
@@ -368,11 +387,8 @@ public:
                 out.handler = r.pattern;
                 try {
                     out.response = r.handler(RouteRequest{req, *target, std::move(params)});
-                } catch (const HttpError& e) {
-                    const unsigned status = e.status() >= 400 && e.status() <= 599 ? e.status() : 500;
-                    out.response = HttpResponse::error(status, e.what());
                 } catch (...) {
-                    out.response = HttpResponse::error(500, "internal error");
+                    out.response = error_response(std::current_exception());
                 }
                 if (out.response.status < 100 || out.response.status > 599) out.response.status = 500;
                 return out;
