@@ -4,6 +4,7 @@
 // then another. Every run completes on the
 // replica left with exactly the reports (by key, in the store) of a run nobody interrupted, none twice, and the
 // failover time (kill → another replica holding and watching the run) is measured.
+#include <execution_sentinel/context.hpp>
 #include <execution_sentinel/history/open.hpp>
 #include <execution_sentinel/serve/leases.hpp>
 #include <execution_sentinel/testing/fake_cluster.hpp>
@@ -145,10 +146,12 @@ struct HttpAnswer {
     std::string body;
 };
 
-HttpAnswer http_get(unsigned short port, const std::string& target) {
+/// One request over a new connection; `headers` are extra header lines ("Name: value\r\n" each).
+HttpAnswer http_call(unsigned short port, const std::string& method, const std::string& target,
+                     const std::string& headers = "", const std::string& body = "") {
     HttpAnswer a;
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{5, 0};
+    timeval tv{15, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -158,7 +161,10 @@ HttpAnswer http_get(unsigned short port, const std::string& target) {
         ::close(fd);
         return a;
     }
-    const std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    const std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers +
+                                (body.empty() && method == "GET" ? std::string()
+                                                                 : "Content-Length: " + std::to_string(body.size()) + "\r\n") +
+                                "\r\n" + body;
     (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
     std::string raw;
     char buf[65536];
@@ -174,6 +180,8 @@ HttpAnswer http_get(unsigned short port, const std::string& target) {
     a.body = raw.substr(end + 4);
     return a;
 }
+
+HttpAnswer http_get(unsigned short port, const std::string& target) { return http_call(port, "GET", target); }
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
     const auto until = SteadyClock::now() + limit;
@@ -389,10 +397,25 @@ void three_replicas_two_killed(const std::string& store) {
 
     // Every run completes (on c) and its lease says so.
     for (auto& r : runners) r->wait();
-    REQUIRE(eventually([&] {
+    const bool all_finished = eventually([&] {
         auto leases = run_leases(cluster);
         return std::all_of(leases.begin(), leases.end(), [](const auto& kv) { return finished(kv.second); });
-    }, 60s));
+    }, 60s);
+    if (!all_finished) {
+        for (const auto& [run, lease] : run_leases(cluster))
+            if (!finished(lease)) UNSCOPED_INFO("not finished: " << run << ": " << boost::json::serialize(lease));
+        UNSCOPED_INFO("replica-c's log now:\n" << c.log());
+    }
+    REQUIRE(all_finished);
+    const auto final_leases = run_leases(cluster);
+    // An ended run's Lease is deleted once its engine pod is (a new engine pod of that name is a new run).
+    {
+        const auto& [first, lease] = *final_leases.begin();
+        const auto slash = first.find('/');
+        REQUIRE(cluster.remove("pods", first.substr(0, slash), first.substr(slash + 1)));
+        CHECK(eventually([&] { return run_leases(cluster).count(first) == 0; }, 15s));
+        CHECK(run_leases(cluster).size() == final_leases.size() - 1);
+    }
     CHECK(c.stop() == 0);
 
     // In the store: one history run per namespace; each with exactly the reports of an uninterrupted run (one held
@@ -407,7 +430,7 @@ void three_replicas_two_killed(const std::string& store) {
         INFO(ns);
         CHECK(n == 1);
     }
-    auto leases = run_leases(cluster);
+    const auto& leases = final_leases;
     std::map<std::string, std::multiset<std::string>> keys; // namespace → normalized report keys
     std::map<std::string, std::multiset<std::string>> raw;  // namespace → report keys as recorded
     std::map<std::string, std::string> outcome;
@@ -572,7 +595,7 @@ TEST_CASE("serve ha: without a history store a run is resumed from its ConfigMap
     REQUIRE(wait_failover(cluster, {run}, {&q}, kill, 20s) > 0);
     INFO("replica-q:\n" << q.log());
     CHECK(q.log().find("lease taken over from replica-p") != std::string::npos);
-    CHECK(q.log().find("resumed run " + run + " from its checkpoint") != std::string::npos);
+    CHECK(eventually([&] { return q.log().find("resumed run " + run + " from its checkpoint") != std::string::npos; }, 10s));
 
     // Someone else writes the Lease (another holder): q stops watching the run at its next look, counts the loss,
     // and takes the run back once that holder's lease expires (it never renews it).
@@ -586,4 +609,120 @@ TEST_CASE("serve ha: without a history store a run is resumed from its ConfigMap
     CHECK(q.log().find("lease taken over from intruder") != std::string::npos);
     CHECK(q.stop() == 0);
     runner.stop();
+}
+
+TEST_CASE("serve ha: a registered run has a Lease and its context in a ConfigMap; another replica takes it over",
+          "[serve][ha][registration][integration]") {
+    if (!cli_built()) return;
+    Dir dir;
+    es::FakeCluster cluster;
+    cluster.write_kubeconfig(dir.file("kubeconfig"));
+    const std::string token = "ha-registration-0123456789";
+    dir.write("tokens", "orchestrator:" + token + "\n");
+    const std::string timing = "  lease_duration: 3s\n  renew_deadline: 2s\n  retry_period: 500ms\n";
+    // Discovery does not find these engine pods: the runs are known only from their registrations.
+    const std::string extra = "engine_selector: component=not-this-engine\napi:\n  tokens_file: " + dir.file("tokens") + "\n";
+    dir.write("p.yaml", config_yaml(dir, "replica-p", timing) + extra);
+    dir.write("q.yaml", config_yaml(dir, "replica-q", timing) + extra);
+    Replica p(dir, "replica-p", dir.file("p.yaml")), q(dir, "replica-q", dir.file("q.yaml"));
+    for (auto* r : {&p, &q}) {
+        INFO(r->name() << "'s log:\n" << r->log());
+        REQUIRE(r->wait_port());
+        REQUIRE(eventually([&] { return http_get(r->port(), "/readyz").status == 200; }, 30s));
+    }
+    // Run a is registered with p (then killed), run b with q (never interrupted: the reference).
+    auto sa = failover_scenario("wf-reg-a", 0.25), sb = failover_scenario("wf-reg-b", 0.25);
+    es::ScenarioRunner ra(cluster, sa), rb(cluster, sb);
+    const auto start = SteadyClock::now();
+    ra.start();
+    rb.start();
+    const std::string auth = "Content-Type: application/json\r\nAuthorization: Bearer " + token + "\r\n";
+    const auto run_a = "wf-reg-a/" + sa.engine_pod_name(), run_b = "wf-reg-b/" + sb.engine_pod_name();
+    const auto context_a = execution_sentinel::context_from_json_text(sa.context_json());
+    auto log_all = [&] { return "--- replica-p:\n" + p.log() + "--- replica-q:\n" + q.log(); };
+    auto created_a = http_call(p.port(), "POST", "/api/v1/runs", auth, sa.context_json());
+    auto created_b = http_call(q.port(), "POST", "/api/v1/runs", auth, sb.context_json());
+    INFO("registrations: " << created_a.status << " " << created_a.body << "; " << created_b.status << " " << created_b.body
+                           << "\n" << log_all());
+    REQUIRE(created_a.status == 201);
+    REQUIRE(created_b.status == 201);
+
+    // Each run's Lease is held by the replica that accepted it and says it is registered; its context is in a
+    // ConfigMap of its namespace.
+    auto leases = run_leases(cluster);
+    REQUIRE(leases.count(run_a) == 1);
+    CHECK(holder_of(leases[run_a]) == "replica-p");
+    CHECK(holder_of(leases[run_b]) == "replica-q");
+    CHECK(leases[run_a].at("metadata").at("annotations").at("execution-sentinel/registered") == "true");
+    std::size_t configmaps = 0;
+    for (const auto& cm : cluster.list("configmaps", "wf-reg-a"))
+        if (std::string_view(cm.at("metadata").at("name").as_string()).starts_with("execution-sentinel-registered-")) {
+            ++configmaps;
+            auto stored = boost::json::parse(cm.at("data").at("context.json").as_string());
+            CHECK(execution_sentinel::context_from_json(stored) == context_a);
+        }
+    CHECK(configmaps == 1);
+    REQUIRE(eventually([&] { return watching(p).count(run_a) == 1 && watching(q).count(run_b) == 1; }, 20s));
+
+    // The same registration with the other replica is known (200); another context for that run is refused (409).
+    auto again = http_call(q.port(), "POST", "/api/v1/runs", auth, sa.context_json());
+    CHECK(again.status == 200);
+    auto other = boost::json::parse(sa.context_json()).as_object();
+    other["completion_signal_path"] = "/tmp/another-signal";
+    auto conflict = http_call(q.port(), "POST", "/api/v1/runs", auth, boost::json::serialize(other));
+    INFO(conflict.body);
+    CHECK(conflict.status == 409);
+    CHECK(watching(q).count(run_a) == 0); // still held by p
+
+    // p is killed mid-run: q takes run a over, with the context it was registered with.
+    std::this_thread::sleep_until(start + 9s);
+    const auto kill = SteadyClock::now();
+    p.kill();
+    const double failover = wait_failover(cluster, {run_a}, {&q}, kill, 20s);
+    INFO(log_all());
+    REQUIRE(failover > 0);
+    WARN("failover of a registered run after SIGKILL (lease 3 s, renew 2 s, retry 0.5 s): " << failover << " s");
+    CHECK(q.log().find("lease taken over from replica-p") != std::string::npos);
+    auto shown = http_get(q.port(), "/api/v1/runs/" + run_a);
+    REQUIRE(shown.status == 200);
+    auto shown_json = boost::json::parse(shown.body);
+    CHECK(shown_json.at("context_source") == "registered");
+    CHECK(execution_sentinel::context_from_json(shown_json.at("context")) == context_a);
+
+    // Both runs end; in the store the taken-over run has exactly the reports of the uninterrupted one, none twice.
+    ra.wait();
+    rb.wait();
+    REQUIRE(eventually([&] {
+        auto now = run_leases(cluster);
+        return now.size() == 2 && finished(now[run_a]) && finished(now[run_b]);
+    }, 60s));
+    CHECK(q.stop() == 0);
+    auto opened = execution_sentinel::history::open_store(
+        execution_sentinel::history::parse_store_location("sqlite:" + dir.file("history.db")));
+    std::map<std::string, std::multiset<std::string>> keys;
+    std::map<std::string, std::string> outcome;
+    std::map<std::string, int> runs_per_ns;
+    for (const auto& r : opened->list_runs({.workflow_name = "", .limit = 10})) {
+        ++runs_per_ns[r.namespace_];
+        const auto engine = r.namespace_ == "wf-reg-a" ? sa.engine_pod_name() : sb.engine_pod_name();
+        std::set<std::string> distinct;
+        for (const auto& rep : opened->reports(r.id)) {
+            keys[r.namespace_].insert(normalized(rep.key, r.namespace_, engine));
+            CHECK(distinct.insert(rep.key).second); // none twice
+        }
+        outcome[r.namespace_] = r.outcome;
+    }
+    CHECK(runs_per_ns == std::map<std::string, int>{{"wf-reg-a", 1}, {"wf-reg-b", 1}});
+    const auto& expected = keys["wf-reg-b"];
+    CHECK(std::any_of(expected.begin(), expected.end(), [](const auto& k) { return k.starts_with("ANOMALY_OOMKILL"); }));
+    CHECK(std::any_of(expected.begin(), expected.end(), [](const auto& k) { return k.starts_with("COMPLETION"); }));
+    std::vector<std::string> missing, extra_keys;
+    std::set_difference(expected.begin(), expected.end(), keys["wf-reg-a"].begin(), keys["wf-reg-a"].end(),
+                        std::back_inserter(missing));
+    std::set_difference(keys["wf-reg-a"].begin(), keys["wf-reg-a"].end(), expected.begin(), expected.end(),
+                        std::back_inserter(extra_keys));
+    for (const auto& k : missing) UNSCOPED_INFO("missing: " << k);
+    for (const auto& k : extra_keys) UNSCOPED_INFO("extra (or twice): " << k);
+    CHECK(keys["wf-reg-a"] == expected);
+    CHECK(outcome["wf-reg-a"] == outcome["wf-reg-b"]);
 }

@@ -109,7 +109,7 @@ TEST_CASE("deploy: the ha ClusterRole grants the Leases and checkpoint ConfigMap
     const std::set<std::string> expected{
         "coordination.k8s.io/leases:get",    "coordination.k8s.io/leases:list", "coordination.k8s.io/leases:create",
         "coordination.k8s.io/leases:update", "coordination.k8s.io/leases:delete", "/configmaps:get",
-        "/configmaps:create",                "/configmaps:update"};
+        "/configmaps:create",                "/configmaps:update",               "/configmaps:delete"};
     CHECK(granted == expected);
     auto binding = m["ClusterRoleBinding/execution-sentinel-ha"];
     CHECK(binding["roleRef"]["name"].as<std::string>() == "execution-sentinel-ha");

@@ -69,6 +69,35 @@ TEST_CASE("leases: the Lease object round-trips, with MicroTime and the run's an
     CHECK(created.at("metadata").at("annotations").at("execution-sentinel/finished") == "succeeded");
 }
 
+TEST_CASE("leases: a registered run's lease names its run, checked against the Lease's own place",
+          "[serve][leases][registration]") {
+    auto r = held_by("sentinel-0_42");
+    r.registered = true;
+    auto json = sv::lease_to_json(r);
+    CHECK(json.at("metadata").at("annotations").at("execution-sentinel/registered") == "true");
+    CHECK(sv::lease_from_json(json) == r);
+    CHECK_FALSE(sv::lease_from_json(sv::lease_to_json(held_by("x"))).registered);
+    CHECK(sv::lease_run(r) == std::pair<std::string, std::string>{"wf", "engine"});
+
+    // Annotations edited to point elsewhere: no run is started from them.
+    auto elsewhere = r;
+    elsewhere.run = "other-ns/engine"; // another namespace than the Lease's
+    CHECK_FALSE(sv::lease_run(elsewhere));
+    auto renamed = r;
+    renamed.run = "wf/engine-2"; // not the run this Lease's name is for
+    CHECK_FALSE(sv::lease_run(renamed));
+    for (const char* run : {"", "wf", "wf/", "/engine", "wf/Engine_1", "wf/a/b"}) {
+        auto bad = r;
+        bad.run = run;
+        bad.name = sv::lease_name(run);
+        INFO(run);
+        CHECK_FALSE(sv::lease_run(bad));
+    }
+    auto member = r;
+    member.name = sv::member_lease_name("sentinel-0_42");
+    CHECK_FALSE(sv::lease_run(member));
+}
+
 TEST_CASE("leases: a Lease edited into nonsense reads as empty fields, never throws", "[serve][leases]") {
     auto v = boost::json::parse(R"({"metadata": {"name": 7, "annotations": "x"},
                                     "spec": {"holderIdentity": ["a"], "leaseDurationSeconds": -5,

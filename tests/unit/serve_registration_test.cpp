@@ -199,6 +199,46 @@ TEST_CASE("registration request: a run already known", "[serve][registration]") 
     CHECK(sv::run_url("wf", "engine-1") == "/api/v1/runs/wf/engine-1");
 }
 
+TEST_CASE("registration with ha: the context's ConfigMap both ways, and one edited by someone else",
+          "[serve][registration][ha]") {
+    auto c = es::context_from_json_text(context);
+    auto cm = sv::registration_configmap(c);
+    const auto& meta = cm.at("metadata").as_object();
+    CHECK(meta.at("name").as_string() == sv::registration_configmap_name("wf/engine-1"));
+    CHECK(std::string(meta.at("name").as_string()).size() <= 63);
+    CHECK(meta.at("namespace") == "wf");
+    CHECK(meta.at("labels").at("execution-sentinel/registered-run") == "true");
+    CHECK(meta.at("annotations").at("execution-sentinel/run") == "wf/engine-1");
+    CHECK(sv::registration_configmap_name("wf/engine-1") != sv::registration_configmap_name("wf/engine-2"));
+    boost::json::value read_back = cm;
+    CHECK(sv::context_from_registration_configmap(read_back, "wf", "engine-1") == c);
+
+    auto refused = [&](const boost::json::value& v, const std::string& field) {
+        try {
+            (void)sv::context_from_registration_configmap(v, "wf", "engine-1");
+        } catch (const es::ContextError& e) {
+            CHECK(e.field() == field);
+            return true;
+        }
+        return false;
+    };
+    CHECK(refused(boost::json::value(nullptr), "data.context.json"));
+    CHECK(refused(boost::json::parse(R"({"data": {"context.json": 7}})"), "data.context.json"));
+    CHECK(refused(boost::json::parse(R"({"data": {"context.json": "{not json"}})"), "data.context.json"));
+    CHECK(refused(boost::json::parse(R"({"data": {"context.json": "{\"engine_pod_name\": \"engine-1\"}"}})"),
+                  "data.context.json.namespace"));
+    // Another run's context in this run's ConfigMap (renamed, or copied): refused.
+    auto copied = cm;
+    auto other = c;
+    other.engine_pod_name = "engine-2";
+    copied["data"].as_object()["context.json"] = boost::json::serialize(es::to_json(other));
+    CHECK(refused(copied, "data.context.json"));
+    // Longer than a ConfigMap may be.
+    auto huge = cm;
+    huge["data"].as_object()["context.json"] = std::string(sv::max_registration_context_bytes + 1, ' ');
+    CHECK(refused(huge, "data.context.json"));
+}
+
 TEST_CASE("server TLS context: PEM files, errors naming the file", "[serve][tls]") {
     const auto dir = std::filesystem::temp_directory_path() / ("es-tls-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);

@@ -230,7 +230,7 @@ private:
     WatchHooks hooks;
     bool lease_lost = false; ///< another replica holds its lease now: this one writes it no more
     std::shared_ptr<kube::ConfigMapCheckpointStore> configmap_checkpoints; ///< ha without a history store
-    std::optional<MonitoringContext> registered; ///< the context a client registered it with (no lease)
+    std::optional<MonitoringContext> registered; ///< the context a client registered it with
     std::optional<MonitoringContext> context;    ///< once chosen
   };
   struct PendingRun {
@@ -348,7 +348,6 @@ private:
     if (check.refusal) return std::move(*check.refusal);
     const MonitoringContext& context = *check.context;
     const auto key = run_key(context.namespace_, context.engine_pod_name);
-    const auto url = sv::run_url(context.namespace_, context.engine_pod_name);
 
     // What serve knows of this run already, and with which context.
     bool known = false;
@@ -367,37 +366,190 @@ private:
     } else if (auto c = registry_.context_of(context.namespace_, context.engine_pod_name)) {
       known = true;
       known_context = std::move(c);
-    } else if (config_.ha && leases_.count(key)) {
+    } else if (auto e = leases_.find(key); config_.ha && e != leases_.end() && !e->second.registered) {
       known = true;
       known_as = "it was discovered and is watched by the replica holding its lease";
-    }
+    } // (a registered run another replica holds: its context is compared with the one stored, below)
     const auto action = sv::registration_action(known, known_context ? &*known_context : nullptr, context);
-    auto answer = [&](unsigned status, const std::string& state) {
-      boost::json::object o;
-      if (auto run = registry_.run_json(context.namespace_, context.engine_pod_name)) o = std::move(*run);
-      else o = {{"namespace", context.namespace_}, {"run", context.engine_pod_name}, {"state", state},
-                {"context_source", "registered"}, {"context", to_json(context)}};
-      o["url"] = url;
-      auto r = sv::HttpResponse::json(status, o);
-      r.headers.emplace_back("Location", url);
-      return r;
-    };
     switch (action) {
     case sv::RegistrationAction::conflict:
       throw sv::HttpError(409, "run " + key + " is known with another context" +
                                    (known_as.empty() ? std::string() : " (" + known_as + ")"));
-    case sv::RegistrationAction::existing: return answer(200, "waiting");
+    case sv::RegistrationAction::existing: return registration_answer(context, 200, "waiting");
     case sv::RegistrationAction::start: break;
+    }
+    if (config_.ha) { // the context goes to a ConfigMap and the run gets its Lease before the answer
+      sv::HttpResponse later;
+      later.deferred = [this, context, token = auth.token_name] { return register_shared(context, token); };
+      return later;
     }
     log("run " + key + " registered (token " + auth.token_name + ")");
     PendingRun p{context.namespace_, context.engine_pod_name, "", context};
     if (active_.size() >= config_.max_active_runs) {
       log("run " + key + " waits: " + std::to_string(config_.max_active_runs) + " runs are watched already");
       pending_.push_back(std::move(p));
-      return answer(201, "waiting");
+      return registration_answer(context, 201, "waiting");
     }
     start_run(std::move(p));
-    return answer(201, "watching");
+    return registration_answer(context, 201, "watching");
+  }
+
+  /// The answer to a registration: the run as the API shows it (or, not started yet, its context and `state`),
+  /// with its URL in the body and in Location.
+  sv::HttpResponse registration_answer(const MonitoringContext& context, unsigned status, const std::string& state) {
+    const auto url = sv::run_url(context.namespace_, context.engine_pod_name);
+    boost::json::object o;
+    if (auto run = registry_.run_json(context.namespace_, context.engine_pod_name)) o = std::move(*run);
+    else o = {{"namespace", context.namespace_}, {"run", context.engine_pod_name}, {"state", state},
+              {"context_source", "registered"}, {"context", to_json(context)}};
+    o["url"] = url;
+    auto r = sv::HttpResponse::json(status, o);
+    r.headers.emplace_back("Location", url);
+    return r;
+  }
+
+  /// A registration with ha (docs/serve.md, "Registered runs and ha"): the context is stored in the run's
+  /// registration ConfigMap, then the run's Lease is created, held by this replica, annotated as registered, so that
+  /// the replica that takes the run over reads the same context. 201 once both are written; 200 when the run is
+  /// registered already with the same context (on any replica); 409 for another context or a run discovered
+  /// and held elsewhere; 503 when the cluster refuses the writes (nothing is watched then: the client retries).
+  asio::awaitable<sv::HttpResponse> register_shared(MonitoringContext context, std::string token_name) {
+    const auto key = run_key(context.namespace_, context.engine_pod_name);
+    const auto& ns = context.namespace_;
+    // 1. The context, in its ConfigMap.
+    bool created_configmap = false;
+    {
+      std::string body = boost::json::serialize(sv::registration_configmap(context));
+      kube::RequestOptions ro;
+      ro.idempotent = false;
+      int status = 0;
+      std::string problem;
+      try {
+        (void)co_await lease_client_->request(boost::beast::http::verb::post, "/api/v1/namespaces/" + ns + "/configmaps",
+                                              std::move(body), std::move(ro));
+        created_configmap = true;
+      } catch (const kube::Error& e) {
+        status = e.diagnostics().http_status;
+        problem = e.what();
+      } catch (const boost::system::system_error& e) {
+        problem = e.what();
+      }
+      if (!created_configmap) {
+        if (status != 409)
+          throw sv::HttpError(503, "the run's context cannot be stored in the cluster (ConfigMap " +
+                                       sv::registration_configmap_name(key) + " in " + ns + "): " + problem);
+        auto stored = co_await read_registration(ns, context.engine_pod_name);
+        if (!stored.context)
+          throw sv::HttpError(stored.status == 404 ? 503 : 409,
+                              "run " + key + " has a registration ConfigMap that cannot be read: " + stored.problem);
+        if (!(*stored.context == context))
+          throw sv::HttpError(409, "run " + key + " is registered with another context");
+      }
+    }
+    if (stopping_) throw sv::HttpError(503, "serve is stopping");
+    // 2. Its Lease, held here.
+    if (auto it = leases_.find(key); it != leases_.end() && (it->second.held || it->second.ending))
+      co_return registration_answer(context, 200, "waiting");
+    // At runs.max_active, the Lease is created free: the first replica with room takes the run (this one included).
+    const bool room = active_.size() < config_.max_active_runs;
+    sv::LeaseRecord record = sv::acquired_lease(std::nullopt, sv::lease_name(key), ns, key, "", identity_, Clock::now(),
+                                                config_.leases);
+    if (!room) record = sv::released_lease(std::move(record), Clock::now());
+    record.registered = true;
+    const auto at = Clock::now();
+    auto w = co_await write_lease(std::move(record));
+    if (w.written && (!room || active_.size() >= config_.max_active_runs)) {
+      auto& e = leases_[key];
+      e.ns = ns;
+      e.name = context.engine_pod_name;
+      e.registered = true;
+      if (!e.held) e.observed = sv::ObservedLease{*w.written, Clock::now()};
+      if (room) { // (the last slot was taken meanwhile) given up at once, for a replica with room
+        e.held = true;
+        e.last_renewed = at;
+        end_lease(key, LeaseEnd::release, "", nullptr);
+      }
+      log("run " + key + " registered (token " + token_name + "); it waits for a replica with room (runs.max_active)");
+      if (lease_wake_) lease_wake_->cancel();
+      co_return registration_answer(context, 201, "waiting");
+    }
+    if (w.written) {
+      auto& e = leases_[key];
+      e.ns = ns;
+      e.name = context.engine_pod_name;
+      e.registered = true;
+      e.held = true;
+      e.taken_over = false;
+      e.available_since.reset();
+      e.last_renewed = at;
+      e.observed = sv::ObservedLease{*w.written, Clock::now()};
+      metrics_.set_leases_held(leases_held());
+      log("run " + key + " registered (token " + token_name + "); lease acquired");
+      if (stopping_) {
+        end_lease(key, LeaseEnd::release, "", nullptr);
+        throw sv::HttpError(503, "serve is stopping");
+      }
+      start_run({ns, context.engine_pod_name, "", context});
+      co_return registration_answer(context, 201, "watching");
+    }
+    if (w.status != 409)
+      throw sv::HttpError(503, "the run's lease cannot be created (" + w.problem + "); register it again");
+    // The Lease exists: the run is registered already (held elsewhere), or it was discovered and is held elsewhere.
+    std::optional<sv::LeaseRecord> lease;
+    std::string unreadable;
+    try {
+      lease = co_await read_lease(ns, sv::lease_name(key));
+    } catch (const std::exception& e) {
+      unreadable = e.what();
+    }
+    if (!unreadable.empty()) throw sv::HttpError(503, "the run's lease cannot be read: " + unreadable);
+    if (lease && lease->registered) {
+      if (created_configmap) // the registration before this one was withdrawn meanwhile: stored again
+        log("run " + key + ": its registration ConfigMap was stored again (token " + token_name + ")");
+      co_return registration_answer(context, 200, lease->finished.empty() ? "waiting" : lease->finished);
+    }
+    if (created_configmap) asio::co_spawn(io_, delete_registration(ns, key), asio::detached);
+    throw sv::HttpError(409, "run " + key + " was discovered" +
+                                 (lease && !lease->holder.empty() ? " and is watched by " + lease->holder : std::string()) +
+                                 (lease && !lease->finished.empty() ? " and has ended (" + lease->finished + ")" : std::string()));
+  }
+
+  struct StoredRegistration {
+    std::optional<MonitoringContext> context;
+    int status = 0; ///< of a failed read (404: no ConfigMap)
+    std::string problem;
+  };
+
+  /// The context of a registered run from its ConfigMap (outside input: checked as a registration is).
+  asio::awaitable<StoredRegistration> read_registration(std::string ns, std::string engine_pod) {
+    StoredRegistration out;
+    const auto key = run_key(ns, engine_pod);
+    try {
+      auto v = co_await lease_client_->get_json_once("/api/v1/namespaces/" + ns + "/configmaps/" +
+                                                         sv::registration_configmap_name(key),
+                                                     sv::max_registration_context_bytes + 64 * 1024);
+      out.context = sv::context_from_registration_configmap(v, ns, engine_pod);
+    } catch (const kube::Error& e) {
+      out.status = e.diagnostics().http_status;
+      out.problem = e.what();
+    } catch (const ContextError& e) {
+      out.problem = e.what();
+    } catch (const boost::system::system_error& e) {
+      out.problem = e.what();
+    }
+    co_return out;
+  }
+
+  asio::awaitable<void> delete_registration(std::string ns, std::string key) {
+    try {
+      (void)co_await lease_client_->request(boost::beast::http::verb::delete_, "/api/v1/namespaces/" + ns +
+                                                                                 "/configmaps/" +
+                                                                                 sv::registration_configmap_name(key));
+    } catch (const kube::Error& e) {
+      if (e.diagnostics().http_status != 404)
+        lease_problem("a registration ConfigMap cannot be deleted: " + std::string(e.what()));
+    } catch (const boost::system::system_error&) {
+    }
   }
 
   /// `o` with every failed Kubernetes API call counted by its HTTP status (execution_sentinel_kube_api_errors_total).
@@ -565,7 +717,10 @@ private:
     }
     case sv::DiscoveryAction::end: {
       known_.erase(pod.meta.uid);
-      if (config_.ha) forget_lease(run_key(pod.meta.namespace_, pod.meta.name), pod.meta.uid);
+      if (config_.ha) {
+        forget_lease(run_key(pod.meta.namespace_, pod.meta.name), pod.meta.uid);
+        asio::co_spawn(io_, clear_ended_lease(pod.meta.namespace_, pod.meta.name, pod.meta.uid), asio::detached);
+      }
       std::erase_if(pending_, [&](const PendingRun& p) { return p.uid == pod.meta.uid; });
       auto it = active_.find(run_key(pod.meta.namespace_, pod.meta.name));
       if (it != active_.end() && it->second->uid == pod.meta.uid && !it->second->end_state) {
@@ -587,7 +742,7 @@ private:
     run->uid = p.uid;
     run->registered = std::move(p.registered);
     active_[run_key(p.ns, p.name)] = run;
-    if (run->registered) { // its context is known: watched at once (registered with the registry before answering)
+    if (run->registered && !config_.ha) { // its context is known: watched at once (in the registry before the answer)
       try {
         sv::ContextChoice choice;
         choice.context = *run->registered;
@@ -614,15 +769,17 @@ private:
       log("run " + run_key(run->ns, run->name) + " could not start");
     }
     active_.erase(run_key(run->ns, run->name));
-    if (config_.ha && !run->lease_lost && !run->registered)
-      end_lease(run_key(run->ns, run->name), LeaseEnd::finish, "error", nullptr);
+    if (config_.ha && !run->lease_lost) end_lease(run_key(run->ns, run->name), LeaseEnd::finish, "error", nullptr);
     start_waiting();
   }
 
   asio::awaitable<void> prepare_run(std::shared_ptr<ActiveRun> run) {
     const auto key = run_key(run->ns, run->name);
     sv::ContextChoice choice;
-    if (config_.context_configmap_selector.empty()) {
+    if (run->registered) { // with ha (taken over or accepted here): the context it was registered with
+      choice.context = *run->registered;
+      choice.source = "registered";
+    } else if (config_.context_configmap_selector.empty()) {
       choice.context = sv::infer_context(config_, run->ns, run->name);
       choice.source = "inferred";
     } else {
@@ -825,7 +982,7 @@ private:
     // With ha, the lease says how the run ended once its last writes are done (a replica that takes it over then
     // finds every report recorded), or is given up at once when serve stops.
     std::function<void()> then;
-    if (config_.ha && !run->lease_lost && !run->registered) {
+    if (config_.ha && !run->lease_lost) {
       auto end = state == sv::RunState::stopped         ? LeaseEnd::release
                  : state == sv::RunState::engine_deleted ? LeaseEnd::remove
                                                          : LeaseEnd::finish;
@@ -868,6 +1025,7 @@ private:
     bool held = false;
     bool ending = false;     ///< the run ended here; its last lease write is on the way
     bool taken_over = false; ///< held after another replica held it for this engine pod
+    bool registered = false; ///< a run a client registered: its context is in its registration ConfigMap
     Timestamp last_renewed{};
     std::optional<Timestamp> available_since; ///< free or expired since (as seen here)
   };
@@ -947,11 +1105,20 @@ private:
     co_return w;
   }
 
-  asio::awaitable<void> delete_lease(std::string ns, std::string name) {
+  /// Deletes a Lease; with `resource_version`, only that version of it (a DeleteOptions precondition: a Lease
+  /// written since, for a new run, stays).
+  asio::awaitable<void> delete_lease(std::string ns, std::string name, std::string resource_version = {}) {
     try {
-      (void)co_await lease_client_->request(boost::beast::http::verb::delete_, leases_path(ns) + "/" + name);
+      std::string body;
+      if (!resource_version.empty())
+        body = boost::json::serialize(boost::json::object{
+            {"kind", "DeleteOptions"}, {"apiVersion", "v1"},
+            {"preconditions", boost::json::object{{"resourceVersion", resource_version}}}});
+      (void)co_await lease_client_->request(boost::beast::http::verb::delete_, leases_path(ns) + "/" + name,
+                                            std::move(body));
     } catch (const kube::Error& e) {
-      if (e.diagnostics().http_status != 404) lease_problem("a finished run's lease cannot be deleted: " + std::string(e.what()));
+      const int status = e.diagnostics().http_status;
+      if (status != 404 && status != 409) lease_problem("a finished run's lease cannot be deleted: " + std::string(e.what()));
     } catch (const boost::system::system_error&) {
     }
   }
@@ -1017,12 +1184,32 @@ private:
       members_ = std::move(members);
       if (auto mine = seen.find(member_ns_ + "/" + sv::member_lease_name(identity_)); mine != seen.end() && !member_)
         member_ = mine->second; // created by an earlier round whose answer was lost
+      // The runs clients registered with other replicas: known from their Leases (their contexts are read from
+      // their ConfigMaps when this replica takes one over).
+      for (const auto& [k, r] : seen) {
+        if (!r.registered || !r.finished.empty() || sv::is_member_lease(r.name)) continue;
+        const auto run = sv::lease_run(r);
+        if (!run) continue;
+        const auto key = run_key(run->first, run->second);
+        if (leases_.count(key) || active_.count(key)) continue;
+        auto& e = leases_[key];
+        e.ns = run->first;
+        e.name = run->second;
+        e.uid = r.engine_uid;
+        e.registered = true;
+      }
+      for (auto it = leases_.begin(); it != leases_.end();) { // a registered run whose Lease is gone: withdrawn
+        const bool gone = it->second.registered && !it->second.held && !it->second.ending &&
+                          !seen.count(it->second.ns + "/" + sv::lease_name(it->first)) && !active_.count(it->first);
+        it = gone ? leases_.erase(it) : std::next(it);
+      }
       for (auto& [key, e] : leases_) {
         auto it = seen.find(e.ns + "/" + sv::lease_name(key));
         if (it == seen.end()) {
           if (!e.held) e.observed.reset();
           continue;
         }
+        e.registered = e.registered || it->second.registered;
         e.observed = sv::observe_lease(e.observed, it->second, now);
         if (e.held && it->second.holder != identity_)
           lose_lease(key, e, it->second.holder.empty() ? std::string("it was released by someone else")
@@ -1111,11 +1298,25 @@ private:
       }
       if (!e.available_since) e.available_since = now;
       if (!sv::should_try_acquire(leases_held(), fair, *e.available_since, now, config_.leases)) continue;
+      std::optional<StoredRegistration> registration;
+      if (e.registered) { // its context first: a run this replica cannot watch is left to the others
+        const auto ns = e.ns, name = e.name;
+        registration = co_await read_registration(ns, name);
+        if (!registration->context && registration->status != 404) {
+          lease_problem("run " + key + ": its registration cannot be read (" + registration->problem + ")");
+          continue;
+        }
+        it = leases_.find(key);
+        if (it == leases_.end() || it->second.held || it->second.ending) continue;
+      }
+      auto& entry = it->second; // (found again after the read)
       std::optional<sv::LeaseRecord> current;
-      if (e.observed) current = e.observed->record;
+      if (entry.observed) current = entry.observed->record;
       const std::string previous = current ? current->holder : std::string();
       const bool takeover = decision == sv::LeaseDecision::acquire;
-      auto record = sv::acquired_lease(current, sv::lease_name(key), e.ns, key, e.uid, identity_, now, config_.leases);
+      auto record = sv::acquired_lease(current, sv::lease_name(key), entry.ns, key, entry.uid, identity_, now,
+                                       config_.leases);
+      record.registered = entry.registered;
       auto w = co_await write_lease(std::move(record));
       it = leases_.find(key);
       if (it == leases_.end()) { // its engine pod went away meanwhile
@@ -1140,7 +1341,12 @@ private:
       } else {
         log("run " + key + ": lease acquired");
       }
-      start_run({got.ns, got.name, got.uid, std::nullopt});
+      if (registration && !registration->context) { // its ConfigMap is gone: it cannot be watched by anyone
+        log("run " + key + ": its registration ConfigMap is gone (" + registration->problem + "); the run is ended");
+        end_lease(key, LeaseEnd::finish, "error", nullptr);
+        continue;
+      }
+      start_run({got.ns, got.name, got.uid, registration ? registration->context : std::nullopt});
     }
   }
 
@@ -1152,6 +1358,22 @@ private:
     if (it->second.observed && it->second.observed->record.holder.empty())
       asio::co_spawn(io_, delete_lease(it->second.ns, sv::lease_name(key)), asio::detached);
     leases_.erase(it);
+  }
+
+  /// The engine pod `uid` was deleted: the Lease of its run, when that run ended (on any replica), is deleted, and
+  /// the registration ConfigMap of a registered one with it; a new engine pod of the same name is a new run then.
+  asio::awaitable<void> clear_ended_lease(std::string ns, std::string name, std::string uid) {
+    const auto key = run_key(ns, name);
+    std::optional<sv::LeaseRecord> lease;
+    try {
+      lease = co_await read_lease(ns, sv::lease_name(key));
+    } catch (const std::exception&) {
+      co_return; // unreadable now: the Lease stays (deleted by hand, or when an engine pod of that name goes again)
+    }
+    if (!lease || lease->finished.empty() || (!lease->engine_uid.empty() && lease->engine_uid != uid)) co_return;
+    if (!sv::lease_run(*lease)) co_return;
+    co_await delete_lease(ns, lease->name, lease->resource_version);
+    if (lease->registered) co_await delete_registration(ns, key);
   }
 
   /// Whether the run taken over had ended on the replica that held it (its checkpoint is of a finished run). Also
@@ -1204,17 +1426,59 @@ private:
     it->second.held = false;
     it->second.ending = true;
     metrics_.set_leases_held(leases_held());
-    if (end == LeaseEnd::remove) {
+    if (end == LeaseEnd::remove) { // its engine pod is gone: the run's Lease, and its registration, with it
+      const bool registered = it->second.registered || record.registered;
       co_await delete_lease(record.namespace_, record.name);
+      if (registered) co_await delete_registration(record.namespace_, key);
     } else {
-      sv::LeaseRecord last;
-      if (end == LeaseEnd::release) last = sv::released_lease(std::move(record), Clock::now());
-      else last = sv::finished_lease(std::move(record), state, Clock::now());
-      auto w = co_await write_lease(std::move(last));
-      if (!w.written && w.status != 409) lease_problem("a lease cannot be " + std::string(end == LeaseEnd::release ? "released: " : "marked finished: ") + w.problem);
-      if (end == LeaseEnd::release && w.written) log("run " + key + ": lease released");
+      // A renewal of this replica's own may be on its way with the same resourceVersion (409 then): the Lease is
+      // read again and, while it is still this replica's, written again; a failure is tried again a few times, as
+      // a lease left held would keep the run from being marked ended.
+      const char* what = end == LeaseEnd::release ? "released" : "marked finished";
+      for (int attempt = 0;; ++attempt) {
+        sv::LeaseRecord last;
+        if (end == LeaseEnd::release) last = sv::released_lease(record, Clock::now());
+        else last = sv::finished_lease(record, state, Clock::now());
+        auto w = co_await write_lease(std::move(last));
+        if (w.written) {
+          if (end == LeaseEnd::release) log("run " + key + ": lease released");
+          break;
+        }
+        if (w.status == 404) break; // deleted meanwhile (its engine pod went): nothing to end
+        if (attempt == 3) {
+          lease_problem("a lease cannot be " + std::string(what) + ": " + w.problem);
+          break;
+        }
+        if (w.status == 409) {
+          std::optional<sv::LeaseRecord> now;
+          try {
+            now = co_await read_lease(record.namespace_, record.name);
+          } catch (const std::exception& e) {
+            w.problem = e.what();
+          }
+          if (now && now->holder != identity_) break; // another replica holds it now: nothing of this one's to end
+          if (now) {
+            record = *now;
+            continue;
+          }
+        }
+        asio::steady_timer pause(io_, std::min(config_.leases.retry_period, std::chrono::milliseconds(500)));
+        co_await pause.async_wait(asio::use_awaitable);
+      }
     }
     leases_.erase(key);
+  }
+
+  /// A Lease as the API server has it now; nullopt when there is none (404); throws kube::Error for other failures.
+  asio::awaitable<std::optional<sv::LeaseRecord>> read_lease(std::string ns, std::string name) {
+    std::optional<sv::LeaseRecord> out;
+    try {
+      auto v = co_await lease_client_->get_json_once(leases_path(ns) + "/" + name);
+      if (v.is_object()) out = sv::lease_from_json(v.as_object());
+    } catch (const kube::Error& e) {
+      if (e.diagnostics().http_status != 404) throw;
+    }
+    co_return out;
   }
 
   // ------------------------------------------------------------------------------------------------ lifecycle

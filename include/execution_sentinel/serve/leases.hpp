@@ -11,6 +11,7 @@
 #define EXECUTION_SENTINEL_SERVE_LEASES_HPP
 
 #include <execution_sentinel/checkpoint.hpp>
+#include <execution_sentinel/context.hpp>
 #include <execution_sentinel/kube/rfc3339.hpp>
 #include <execution_sentinel/report.hpp>
 
@@ -23,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace execution_sentinel::serve {
 
@@ -44,6 +46,9 @@ inline constexpr std::string_view lease_label_value = "execution-sentinel";
 inline constexpr std::string_view lease_run_annotation = "execution-sentinel/run";
 inline constexpr std::string_view lease_uid_annotation = "execution-sentinel/engine-uid";
 inline constexpr std::string_view lease_finished_annotation = "execution-sentinel/finished";
+/// Annotation of the lease of a run a client registered (POST /api/v1/runs): "true". Its context is in the
+/// ConfigMap registration_configmap_name() names (serve/registration.hpp), so that any replica can take it over.
+inline constexpr std::string_view lease_registered_annotation = "execution-sentinel/registered";
 
 /// What a Lease says (spec and the annotations of `serve`), as read back: outside input, bounded.
 struct LeaseRecord {
@@ -57,6 +62,7 @@ struct LeaseRecord {
     std::string run;                     ///< "namespace/engine pod"
     std::string engine_uid;              ///< the engine pod's uid
     std::string finished;                ///< the run's end state once it ended ("" while it goes on)
+    bool registered = false;             ///< a run a client registered (its context in a ConfigMap)
 
     bool operator==(const LeaseRecord&) const = default;
 };
@@ -112,6 +118,7 @@ inline LeaseRecord lease_from_json(const boost::json::object& obj) {
             r.run = bounded_string(*ann, lease_run_annotation, 512);
             r.engine_uid = bounded_string(*ann, lease_uid_annotation, 64);
             r.finished = bounded_string(*ann, lease_finished_annotation, 64);
+            r.registered = bounded_string(*ann, lease_registered_annotation, 8) == "true";
         }
     }
     if (const auto* spec = child(obj, "spec")) {
@@ -134,6 +141,7 @@ inline boost::json::object lease_to_json(const LeaseRecord& r) {
     using lease_detail::micro_time;
     boost::json::object ann{{lease_run_annotation, r.run}, {lease_uid_annotation, r.engine_uid}};
     if (!r.finished.empty()) ann[lease_finished_annotation] = r.finished;
+    if (r.registered) ann[lease_registered_annotation] = "true";
     boost::json::object meta{{"name", r.name},
                              {"namespace", r.namespace_},
                              {"labels", {{lease_label, lease_label_value}}},
@@ -146,6 +154,20 @@ inline boost::json::object lease_to_json(const LeaseRecord& r) {
     if (r.renew_time) spec["renewTime"] = micro_time(*r.renew_time);
     return {{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}, {"metadata", std::move(meta)},
             {"spec", std::move(spec)}};
+}
+
+/// The run ("namespace", "engine pod") a Lease read back is for, when it is a run's lease whose annotations agree
+/// with its place: the run is "namespace/engine pod" with the Lease's own namespace and a valid pod name, and the
+/// Lease's name is lease_name() of it. nullopt for a membership, or for a Lease edited into something else (it
+/// is then left alone: no replica starts a run from it).
+inline std::optional<std::pair<std::string, std::string>> lease_run(const LeaseRecord& r) {
+    const auto slash = r.run.find('/');
+    if (slash == std::string::npos) return std::nullopt;
+    std::string ns = r.run.substr(0, slash), pod = r.run.substr(slash + 1);
+    if (ns != r.namespace_ || !execution_sentinel::detail::es_is_dns1123_label(ns) ||
+        !execution_sentinel::detail::es_is_dns1123_subdomain(pod) || r.name != lease_name(r.run))
+        return std::nullopt;
+    return std::pair{std::move(ns), std::move(pod)};
 }
 
 /// A lease as one replica sees it: the record and when this replica saw it change last (its own clock).

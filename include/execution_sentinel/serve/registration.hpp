@@ -9,9 +9,11 @@
 #define EXECUTION_SENTINEL_SERVE_REGISTRATION_HPP
 
 #include <execution_sentinel/context.hpp>
+#include <execution_sentinel/serve/leases.hpp>
 #include <execution_sentinel/serve/router.hpp>
 
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <algorithm>
@@ -331,6 +333,58 @@ inline RegistrationAction registration_action(bool known, const MonitoringContex
     if (!known) return RegistrationAction::start;
     if (known_context && *known_context == requested) return RegistrationAction::existing;
     return RegistrationAction::conflict;
+}
+
+// ------------------------------------------------------------------------------------------------ with ha
+
+/// With ha, the context of a registered run is kept in a ConfigMap of the run's namespace, so that the replica
+/// that takes the run over (its lease, annotated lease_registered_annotation) watches it with the same context:
+/// named "execution-sentinel-registered-" and the hash of lease_name(), labelled lease_label and
+/// registration_label, the context as JSON under the key "context.json".
+inline constexpr std::string_view registration_label = "execution-sentinel/registered-run";
+inline constexpr std::string_view registration_context_key = "context.json";
+/// A ConfigMap holds at most 1 MiB; a context read back that is longer is refused.
+inline constexpr std::size_t max_registration_context_bytes = 1024 * 1024;
+
+inline std::string registration_configmap_name(std::string_view run_key) {
+    return "execution-sentinel-registered-" + execution_sentinel::detail::es_fnv1a_hex(run_key);
+}
+
+/// The ConfigMap of a registered run (for a create).
+inline boost::json::object registration_configmap(const MonitoringContext& c) {
+    const std::string key = c.namespace_ + "/" + c.engine_pod_name;
+    boost::json::object meta{{"name", registration_configmap_name(key)},
+                             {"namespace", c.namespace_},
+                             {"labels", {{lease_label, lease_label_value}, {registration_label, "true"}}},
+                             {"annotations", {{lease_run_annotation, key}}}};
+    return {{"apiVersion", "v1"},
+            {"kind", "ConfigMap"},
+            {"metadata", std::move(meta)},
+            {"data", {{registration_context_key, boost::json::serialize(to_json(c))}}}};
+}
+
+/// The context of the registered run `ns`/`engine_pod` from its ConfigMap as read back (outside input: anyone
+/// allowed to may have edited it). Throws ContextError naming the field ("data.context.json" and the context's
+/// own field path) when it is not the context of that run.
+inline MonitoringContext context_from_registration_configmap(const boost::json::value& v, std::string_view ns,
+                                                             std::string_view engine_pod) {
+    const auto* o = v.if_object();
+    const auto* data = o ? o->if_contains("data") : nullptr;
+    const auto* text = data && data->is_object() ? data->as_object().if_contains(registration_context_key) : nullptr;
+    const std::string field = "data." + std::string(registration_context_key);
+    if (!text || !text->is_string()) throw ContextError(field, "missing (not a registered run's ConfigMap)");
+    if (text->as_string().size() > max_registration_context_bytes)
+        throw ContextError(field, "longer than " + std::to_string(max_registration_context_bytes) + " bytes");
+    MonitoringContext c;
+    try {
+        c = context_from_json_text(text->as_string());
+    } catch (const ContextError& e) {
+        throw ContextError(e.field() == "(root)" ? field : field + "." + e.field(),
+                           std::string(e.what()).substr(e.field().size() + 2));
+    }
+    if (c.namespace_ != ns || c.engine_pod_name != engine_pod)
+        throw ContextError(field, "the context is of another run (" + c.namespace_ + "/" + c.engine_pod_name + ")");
+    return c;
 }
 
 /// The URL of a run in the API: /api/v1/runs/{namespace}/{run}.
