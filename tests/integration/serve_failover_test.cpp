@@ -7,6 +7,7 @@
 #include <execution_sentinel/context.hpp>
 #include <execution_sentinel/history/open.hpp>
 #include <execution_sentinel/serve/leases.hpp>
+#include <execution_sentinel/serve/registration.hpp>
 #include <execution_sentinel/testing/fake_cluster.hpp>
 #include <execution_sentinel/testing/scenario.hpp>
 
@@ -640,6 +641,12 @@ TEST_CASE("serve ha: a registered run has a Lease and its context in a ConfigMap
     const auto run_a = "wf-reg-a/" + sa.engine_pod_name(), run_b = "wf-reg-b/" + sb.engine_pod_name();
     const auto context_a = execution_sentinel::context_from_json_text(sa.context_json());
     auto log_all = [&] { return "--- replica-p:\n" + p.log() + "--- replica-q:\n" + q.log(); };
+    // A registration of run a with another context failed before its Lease was written, and left its ConfigMap:
+    // the registration below replaces it.
+    auto other = boost::json::parse(sa.context_json()).as_object();
+    other["completion_signal_path"] = "/tmp/another-signal";
+    cluster.create("configmaps", "wf-reg-a",
+                   execution_sentinel::serve::registration_configmap(execution_sentinel::context_from_json(other)));
     auto created_a = http_call(p.port(), "POST", "/api/v1/runs", auth, sa.context_json());
     auto created_b = http_call(q.port(), "POST", "/api/v1/runs", auth, sb.context_json());
     INFO("registrations: " << created_a.status << " " << created_a.body << "; " << created_b.status << " " << created_b.body
@@ -667,8 +674,6 @@ TEST_CASE("serve ha: a registered run has a Lease and its context in a ConfigMap
     // The same registration with the other replica is known (200); another context for that run is refused (409).
     auto again = http_call(q.port(), "POST", "/api/v1/runs", auth, sa.context_json());
     CHECK(again.status == 200);
-    auto other = boost::json::parse(sa.context_json()).as_object();
-    other["completion_signal_path"] = "/tmp/another-signal";
     auto conflict = http_call(q.port(), "POST", "/api/v1/runs", auth, boost::json::serialize(other));
     INFO(conflict.body);
     CHECK(conflict.status == 409);
@@ -696,6 +701,11 @@ TEST_CASE("serve ha: a registered run has a Lease and its context in a ConfigMap
         auto now = run_leases(cluster);
         return now.size() == 2 && finished(now[run_a]) && finished(now[run_b]);
     }, 60s));
+    // The ended runs' Leases and contexts stay while their engine pods exist (this discovery does not see them go).
+    std::size_t kept = 0;
+    for (const auto& cm : cluster.list("configmaps", "wf-reg-a"))
+        kept += std::string_view(cm.at("metadata").at("name").as_string()).starts_with("execution-sentinel-registered-");
+    CHECK(kept == 1);
     CHECK(q.stop() == 0);
     auto opened = execution_sentinel::history::open_store(
         execution_sentinel::history::parse_store_location("sqlite:" + dir.file("history.db")));

@@ -415,38 +415,44 @@ private:
   /// and held elsewhere; 503 when the cluster refuses the writes (nothing is watched then: the client retries).
   asio::awaitable<sv::HttpResponse> register_shared(MonitoringContext context, std::string token_name) {
     const auto key = run_key(context.namespace_, context.engine_pod_name);
-    const auto& ns = context.namespace_;
-    // 1. The context, in its ConfigMap.
+    const std::string ns = context.namespace_, name = context.engine_pod_name;
+    // 1. The context, in its ConfigMap. One left by a registration that failed before its Lease was written is
+    // replaced, whatever context it holds; one whose run has a Lease is that run's: the same context is a repeat.
     bool created_configmap = false;
-    {
-      std::string body = boost::json::serialize(sv::registration_configmap(context));
-      kube::RequestOptions ro;
-      ro.idempotent = false;
-      int status = 0;
-      std::string problem;
-      try {
-        (void)co_await lease_client_->request(boost::beast::http::verb::post, "/api/v1/namespaces/" + ns + "/configmaps",
-                                              std::move(body), std::move(ro));
+    auto stored_write = co_await write_registration(context, "");
+    if (stored_write.status == 413 || stored_write.status == 422)
+      throw sv::HttpError(413, "the run's context is too large to be kept in a ConfigMap: " + stored_write.problem);
+    if (!stored_write.ok && stored_write.status != 409)
+      throw sv::HttpError(503, "the run's context cannot be stored in the cluster (ConfigMap " +
+                                   sv::registration_configmap_name(key) + " in " + ns + "): " + stored_write.problem);
+    created_configmap = stored_write.ok;
+    if (!created_configmap) {
+      auto stored = co_await read_registration(ns, name);
+      if (!stored.context && !stored.invalid)
+        throw sv::HttpError(503, "run " + key + ": its registration ConfigMap cannot be read: " + stored.problem);
+      if (!stored.context || !(*stored.context == context)) {
+        std::optional<sv::LeaseRecord> lease;
+        std::string unreadable;
+        try {
+          lease = co_await read_lease(ns, sv::lease_name(key));
+        } catch (const std::exception& e) {
+          unreadable = e.what();
+        }
+        if (!unreadable.empty()) throw sv::HttpError(503, "the run's lease cannot be read: " + unreadable);
+        if (lease) throw sv::HttpError(409, "run " + key + " is registered with another context");
+        auto replaced = co_await write_registration(context, stored.resource_version);
+        if (!replaced.ok)
+          throw sv::HttpError(replaced.status == 409 ? 409 : 503,
+                              "run " + key + ": its registration ConfigMap cannot be replaced: " + replaced.problem);
         created_configmap = true;
-      } catch (const kube::Error& e) {
-        status = e.diagnostics().http_status;
-        problem = e.what();
-      } catch (const boost::system::system_error& e) {
-        problem = e.what();
-      }
-      if (!created_configmap) {
-        if (status != 409)
-          throw sv::HttpError(503, "the run's context cannot be stored in the cluster (ConfigMap " +
-                                       sv::registration_configmap_name(key) + " in " + ns + "): " + problem);
-        auto stored = co_await read_registration(ns, context.engine_pod_name);
-        if (!stored.context)
-          throw sv::HttpError(stored.status == 404 ? 503 : 409,
-                              "run " + key + " has a registration ConfigMap that cannot be read: " + stored.problem);
-        if (!(*stored.context == context))
-          throw sv::HttpError(409, "run " + key + " is registered with another context");
       }
     }
-    if (stopping_) throw sv::HttpError(503, "serve is stopping");
+    // From here, a refusal deletes the ConfigMap this request wrote, so that a new registration starts afresh.
+    auto refuse = [&](unsigned status, const std::string& message) {
+      if (created_configmap) asio::co_spawn(io_, delete_registration(ns, key), asio::detached);
+      return sv::HttpError(status, message);
+    };
+    if (stopping_) throw refuse(503, "serve is stopping");
     // 2. Its Lease, held here.
     if (auto it = leases_.find(key); it != leases_.end() && (it->second.held || it->second.ending))
       co_return registration_answer(context, 200, "waiting");
@@ -458,25 +464,38 @@ private:
     record.registered = true;
     const auto at = Clock::now();
     auto w = co_await write_lease(std::move(record));
-    if (w.written && (!room || active_.size() >= config_.max_active_runs)) {
+    if (!w.written && w.status != 409) { // no answer, or an error: it may have been written all the same
+      std::optional<sv::LeaseRecord> lease;
+      try {
+        lease = co_await read_lease(ns, sv::lease_name(key));
+      } catch (const std::exception&) {
+        throw sv::HttpError(503, "the run's lease cannot be created (" + w.problem + "); register it again");
+      }
+      if (!lease) throw refuse(503, "the run's lease cannot be created (" + w.problem + "); register it again");
+      if (lease->registered && lease->holder == (room ? identity_ : std::string()) && lease->finished.empty())
+        w.written = *lease; // written before the answer was lost
+      else
+        w.status = 409;
+    }
+    if (w.written && (!room || active_.size() >= config_.max_active_runs || stopping_)) {
       auto& e = leases_[key];
       e.ns = ns;
-      e.name = context.engine_pod_name;
+      e.name = name;
       e.registered = true;
       if (!e.held) e.observed = sv::ObservedLease{*w.written, Clock::now()};
-      if (room) { // (the last slot was taken meanwhile) given up at once, for a replica with room
+      if (!w.written->holder.empty()) { // (the last slot was taken, or serve stops, meanwhile) given up at once
         e.held = true;
         e.last_renewed = at;
         end_lease(key, LeaseEnd::release, "", nullptr);
       }
-      log("run " + key + " registered (token " + token_name + "); it waits for a replica with room (runs.max_active)");
+      log("run " + key + " registered (token " + token_name + "); it waits for a replica with room");
       if (lease_wake_) lease_wake_->cancel();
       co_return registration_answer(context, 201, "waiting");
     }
     if (w.written) {
       auto& e = leases_[key];
       e.ns = ns;
-      e.name = context.engine_pod_name;
+      e.name = name;
       e.registered = true;
       e.held = true;
       e.taken_over = false;
@@ -485,15 +504,9 @@ private:
       e.observed = sv::ObservedLease{*w.written, Clock::now()};
       metrics_.set_leases_held(leases_held());
       log("run " + key + " registered (token " + token_name + "); lease acquired");
-      if (stopping_) {
-        end_lease(key, LeaseEnd::release, "", nullptr);
-        throw sv::HttpError(503, "serve is stopping");
-      }
-      start_run({ns, context.engine_pod_name, "", context});
+      start_run({ns, name, e.uid, context}); // (the engine pod's uid, when discovery saw it meanwhile)
       co_return registration_answer(context, 201, "watching");
     }
-    if (w.status != 409)
-      throw sv::HttpError(503, "the run's lease cannot be created (" + w.problem + "); register it again");
     // The Lease exists: the run is registered already (held elsewhere), or it was discovered and is held elsewhere.
     std::optional<sv::LeaseRecord> lease;
     std::string unreadable;
@@ -503,21 +516,55 @@ private:
       unreadable = e.what();
     }
     if (!unreadable.empty()) throw sv::HttpError(503, "the run's lease cannot be read: " + unreadable);
-    if (lease && lease->registered) {
-      if (created_configmap) // the registration before this one was withdrawn meanwhile: stored again
+    if (!lease) throw refuse(503, "the run's lease went away meanwhile; register it again");
+    if (lease->registered) {
+      if (created_configmap) // the registration before this one had lost its ConfigMap: stored again
         log("run " + key + ": its registration ConfigMap was stored again (token " + token_name + ")");
       co_return registration_answer(context, 200, lease->finished.empty() ? "waiting" : lease->finished);
     }
-    if (created_configmap) asio::co_spawn(io_, delete_registration(ns, key), asio::detached);
-    throw sv::HttpError(409, "run " + key + " was discovered" +
-                                 (lease && !lease->holder.empty() ? " and is watched by " + lease->holder : std::string()) +
-                                 (lease && !lease->finished.empty() ? " and has ended (" + lease->finished + ")" : std::string()));
+    throw refuse(409, "run " + key + " was discovered" +
+                          (!lease->holder.empty() ? " and is watched by " + lease->holder : std::string()) +
+                          (!lease->finished.empty() ? " and has ended (" + lease->finished + ")" : std::string()));
+  }
+
+  struct RegistrationWrite {
+    bool ok = false;
+    int status = 0; ///< of a failure (0: no answer)
+    std::string problem;
+  };
+
+  /// Creates the registration ConfigMap of `context`'s run, or replaces the one at `resource_version`.
+  asio::awaitable<RegistrationWrite> write_registration(MonitoringContext context, std::string resource_version) {
+    RegistrationWrite out;
+    auto object = sv::registration_configmap(context);
+    std::string target = "/api/v1/namespaces/" + context.namespace_ + "/configmaps";
+    const bool create = resource_version.empty();
+    if (!create) {
+      object["metadata"].as_object()["resourceVersion"] = resource_version;
+      target += "/" + std::string(object["metadata"].as_object()["name"].as_string());
+    }
+    std::string body = boost::json::serialize(object);
+    kube::RequestOptions ro;
+    ro.idempotent = false;
+    const auto method = create ? boost::beast::http::verb::post : boost::beast::http::verb::put;
+    try {
+      (void)co_await lease_client_->request(method, std::move(target), std::move(body), std::move(ro));
+      out.ok = true;
+    } catch (const kube::Error& e) {
+      out.status = e.diagnostics().http_status;
+      out.problem = e.what();
+    } catch (const boost::system::system_error& e) {
+      out.problem = e.what();
+    }
+    co_return out;
   }
 
   struct StoredRegistration {
     std::optional<MonitoringContext> context;
-    int status = 0; ///< of a failed read (404: no ConfigMap)
+    bool invalid = false; ///< read, but not a context of the run (edited, or another run's)
+    int status = 0;       ///< of a failed read (404: no ConfigMap)
     std::string problem;
+    std::string resource_version; ///< of the ConfigMap read
   };
 
   /// The context of a registered run from its ConfigMap (outside input: checked as a registration is).
@@ -528,11 +575,15 @@ private:
       auto v = co_await lease_client_->get_json_once("/api/v1/namespaces/" + ns + "/configmaps/" +
                                                          sv::registration_configmap_name(key),
                                                      sv::max_registration_context_bytes + 64 * 1024);
+      if (const auto* meta = v.is_object() ? v.as_object().if_contains("metadata") : nullptr; meta && meta->is_object())
+        if (const auto* rv = meta->as_object().if_contains("resourceVersion"); rv && rv->is_string() && rv->as_string().size() <= 64)
+          out.resource_version = rv->as_string();
       out.context = sv::context_from_registration_configmap(v, ns, engine_pod);
     } catch (const kube::Error& e) {
       out.status = e.diagnostics().http_status;
       out.problem = e.what();
     } catch (const ContextError& e) {
+      out.invalid = true;
       out.problem = e.what();
     } catch (const boost::system::system_error& e) {
       out.problem = e.what();
@@ -689,6 +740,12 @@ private:
       const auto key = run_key(pod.meta.namespace_, pod.meta.name);
       if (auto it = active_.find(key); it != active_.end() && it->second->registered) {
         if (it->second->uid.empty()) it->second->uid = pod.meta.uid; // so that the pod's deletion ends it
+        if (auto e = leases_.find(key); config_.ha && e != leases_.end() && e->second.held) {
+          // written with the next renewal: a later engine pod of that name is then a new run (decide_lease: stale)
+          if (e->second.uid.empty()) e->second.uid = pod.meta.uid;
+          if (e->second.observed && e->second.observed->record.engine_uid.empty())
+            e->second.observed->record.engine_uid = pod.meta.uid;
+        }
         break;
       }
       if (auto p = std::find_if(pending_.begin(), pending_.end(),
@@ -1106,8 +1163,8 @@ private:
   }
 
   /// Deletes a Lease; with `resource_version`, only that version of it (a DeleteOptions precondition: a Lease
-  /// written since, for a new run, stays).
-  asio::awaitable<void> delete_lease(std::string ns, std::string name, std::string resource_version = {}) {
+  /// written since, for a new run, stays). True when this call deleted it.
+  asio::awaitable<bool> delete_lease(std::string ns, std::string name, std::string resource_version = {}) {
     try {
       std::string body;
       if (!resource_version.empty())
@@ -1116,11 +1173,13 @@ private:
             {"preconditions", boost::json::object{{"resourceVersion", resource_version}}}});
       (void)co_await lease_client_->request(boost::beast::http::verb::delete_, leases_path(ns) + "/" + name,
                                             std::move(body));
+      co_return true;
     } catch (const kube::Error& e) {
       const int status = e.diagnostics().http_status;
       if (status != 404 && status != 409) lease_problem("a finished run's lease cannot be deleted: " + std::string(e.what()));
     } catch (const boost::system::system_error&) {
     }
+    co_return false;
   }
 
   /// This replica no longer holds the run's lease: its watch of the run stops (another replica goes on with it).
@@ -1209,7 +1268,8 @@ private:
           if (!e.held) e.observed.reset();
           continue;
         }
-        e.registered = e.registered || it->second.registered;
+        if (it->second.registered && (it->second.engine_uid.empty() || e.uid.empty() || it->second.engine_uid == e.uid))
+          e.registered = true; // (not from a Lease of an earlier engine pod of that name)
         e.observed = sv::observe_lease(e.observed, it->second, now);
         if (e.held && it->second.holder != identity_)
           lose_lease(key, e, it->second.holder.empty() ? std::string("it was released by someone else")
@@ -1298,16 +1358,18 @@ private:
       }
       if (!e.available_since) e.available_since = now;
       if (!sv::should_try_acquire(leases_held(), fair, *e.available_since, now, config_.leases)) continue;
+      if (decision == sv::LeaseDecision::stale) e.registered = false; // a Lease of an earlier run of that name
       std::optional<StoredRegistration> registration;
       if (e.registered) { // its context first: a run this replica cannot watch is left to the others
         const auto ns = e.ns, name = e.name;
         registration = co_await read_registration(ns, name);
-        if (!registration->context && registration->status != 404) {
+        if (!registration->context && !registration->invalid && registration->status != 404) {
           lease_problem("run " + key + ": its registration cannot be read (" + registration->problem + ")");
           continue;
         }
         it = leases_.find(key);
         if (it == leases_.end() || it->second.held || it->second.ending) continue;
+        if (stopping_ || active_.size() >= config_.max_active_runs) break; // (changed while it was read)
       }
       auto& entry = it->second; // (found again after the read)
       std::optional<sv::LeaseRecord> current;
@@ -1341,8 +1403,9 @@ private:
       } else {
         log("run " + key + ": lease acquired");
       }
-      if (registration && !registration->context) { // its ConfigMap is gone: it cannot be watched by anyone
-        log("run " + key + ": its registration ConfigMap is gone (" + registration->problem + "); the run is ended");
+      if (registration && !registration->context) { // its ConfigMap is gone or unusable: no replica can watch it
+        log("run " + key + ": its registration ConfigMap is gone or not its context (" + registration->problem +
+            "); the run is ended");
         end_lease(key, LeaseEnd::finish, "error", nullptr);
         continue;
       }
@@ -1364,16 +1427,28 @@ private:
   /// the registration ConfigMap of a registered one with it; a new engine pod of the same name is a new run then.
   asio::awaitable<void> clear_ended_lease(std::string ns, std::string name, std::string uid) {
     const auto key = run_key(ns, name);
-    std::optional<sv::LeaseRecord> lease;
-    try {
-      lease = co_await read_lease(ns, sv::lease_name(key));
-    } catch (const std::exception&) {
-      co_return; // unreadable now: the Lease stays (deleted by hand, or when an engine pod of that name goes again)
+    // The run may still be ending (its last writes come before its Lease says so): looked at again, every retry
+    // period, for two lease durations while another replica holds it.
+    const auto until = Clock::now() + 2 * config_.leases.lease_duration;
+    for (;;) {
+      std::optional<sv::LeaseRecord> lease;
+      try {
+        lease = co_await read_lease(ns, sv::lease_name(key));
+      } catch (const std::exception&) {
+        co_return; // unreadable now: the Lease stays (deleted by hand, or when an engine pod of that name goes again)
+      }
+      if (!lease || !sv::lease_run(*lease) || (!lease->engine_uid.empty() && lease->engine_uid != uid)) co_return;
+      if (!lease->finished.empty() || lease->holder.empty()) { // ended, or held by no replica: nothing to watch
+        if (co_await delete_lease(ns, lease->name, lease->resource_version) && lease->registered)
+          co_await delete_registration(ns, key);
+        co_return;
+      }
+      if (stopping_ || Clock::now() >= until) co_return;
+      asio::steady_timer pause(io_, config_.leases.retry_period);
+      cleanup_timers_.insert(&pause);
+      (void)co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      cleanup_timers_.erase(&pause);
     }
-    if (!lease || lease->finished.empty() || (!lease->engine_uid.empty() && lease->engine_uid != uid)) co_return;
-    if (!sv::lease_run(*lease)) co_return;
-    co_await delete_lease(ns, lease->name, lease->resource_version);
-    if (lease->registered) co_await delete_registration(ns, key);
   }
 
   /// Whether the run taken over had ended on the replica that held it (its checkpoint is of a finished run). Also
@@ -1428,8 +1503,8 @@ private:
     metrics_.set_leases_held(leases_held());
     if (end == LeaseEnd::remove) { // its engine pod is gone: the run's Lease, and its registration, with it
       const bool registered = it->second.registered || record.registered;
-      co_await delete_lease(record.namespace_, record.name);
-      if (registered) co_await delete_registration(record.namespace_, key);
+      if (co_await delete_lease(record.namespace_, record.name) && registered)
+        co_await delete_registration(record.namespace_, key);
     } else {
       // A renewal of this replica's own may be on its way with the same resourceVersion (409 then): the Lease is
       // read again and, while it is still this replica's, written again; a failure is tried again a few times, as
@@ -1505,6 +1580,7 @@ private:
       tokens_timer_.cancel();
       pending_.clear();
       if (lease_wake_) lease_wake_->cancel();
+      for (auto* timer : cleanup_timers_) timer->cancel();
       for (auto& [ns, scope] : scopes_) scope.cancel->emit(asio::cancellation_type::terminal);
       for (auto& [ns, watches] : shared_)
         for (auto& cancel : watches.cancel) cancel->emit(asio::cancellation_type::terminal);
@@ -1561,6 +1637,7 @@ private:
   Timestamp member_renewed_{};
   std::map<std::string, sv::ObservedLease> members_;    ///< every replica's membership, as observed
   asio::steady_timer* lease_wake_ = nullptr;
+  std::set<asio::steady_timer*> cleanup_timers_; ///< the pauses of clear_ended_lease(), cut short when serve stops
   std::string lease_problem_;
   std::uint64_t takeovers_ = 0;
   int lease_ends_pending_ = 0;
