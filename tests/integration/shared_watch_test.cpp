@@ -380,10 +380,16 @@ TEST_CASE("shared watches: 1 run and 50 runs in one namespace make the same pod,
     const auto fifty = play_fleet(50, true);
     check_runs(fifty);
     INFO("1 run: " << describe(one.counts) << "\n50 runs: " << describe(fifty.counts));
-    // The shared watches: the same lists and watches for 1 run and for 50.
+    // The shared watches: the same lists and watches for 1 run and for 50, but for the relist after the compaction
+    // below, which a kind needs or not depending on when its last change came (the same for 1 run as for 50: at
+    // most one list and one watch more, whichever play needed it).
     for (auto kind : {&Counts::pods, &Counts::jobs, &Counts::events}) {
-        CHECK((one.counts.*kind).lists == (fifty.counts.*kind).lists);
-        CHECK((one.counts.*kind).watches == (fifty.counts.*kind).watches);
+        const auto lists = static_cast<long>((fifty.counts.*kind).lists) - static_cast<long>((one.counts.*kind).lists);
+        const auto watches =
+            static_cast<long>((fifty.counts.*kind).watches) - static_cast<long>((one.counts.*kind).watches);
+        CHECK(lists == watches); // a relist is one list and one watch more, nothing else
+        CHECK(lists >= -1);
+        CHECK(lists <= 1);
     }
     // Each run's one list of its task pods and of its Jobs when its completion file is read; no other.
     CHECK(one.counts.pods.run_lists == 1);
@@ -394,7 +400,8 @@ TEST_CASE("shared watches: 1 run and 50 runs in one namespace make the same pod,
     // Per kind, whatever the number of runs: one list, a relist when the watch could not resume after the
     // compaction (410: Jobs and Events, whose last change was older than it; the pods had changed since), a watch
     // before and after the drop and the one answered 410.
-    for (const auto* lw : {&fifty.counts.pods, &fifty.counts.jobs, &fifty.counts.events}) {
+    for (const auto* lw : {&one.counts.pods, &one.counts.jobs, &one.counts.events, &fifty.counts.pods,
+                           &fifty.counts.jobs, &fifty.counts.events}) {
         CHECK(lw->lists >= 1);
         CHECK(lw->lists <= 2);
         CHECK(lw->watches >= 2);
