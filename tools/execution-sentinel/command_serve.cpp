@@ -431,14 +431,7 @@ private:
       if (!stored.context && !stored.invalid)
         throw sv::HttpError(503, "run " + key + ": its registration ConfigMap cannot be read: " + stored.problem);
       if (!stored.context || !(*stored.context == context)) {
-        std::optional<sv::LeaseRecord> lease;
-        std::string unreadable;
-        try {
-          lease = co_await read_lease(ns, sv::lease_name(key));
-        } catch (const std::exception& e) {
-          unreadable = e.what();
-        }
-        if (!unreadable.empty()) throw sv::HttpError(503, "the run's lease cannot be read: " + unreadable);
+        const auto lease = co_await registration_lease(ns, key);
         if (lease) throw sv::HttpError(409, "run " + key + " is registered with another context");
         auto replaced = co_await write_registration(context, stored.resource_version);
         if (!replaced.ok)
@@ -508,14 +501,7 @@ private:
       co_return registration_answer(context, 201, "watching");
     }
     // The Lease exists: the run is registered already (held elsewhere), or it was discovered and is held elsewhere.
-    std::optional<sv::LeaseRecord> lease;
-    std::string unreadable;
-    try {
-      lease = co_await read_lease(ns, sv::lease_name(key));
-    } catch (const std::exception& e) {
-      unreadable = e.what();
-    }
-    if (!unreadable.empty()) throw sv::HttpError(503, "the run's lease cannot be read: " + unreadable);
+    const auto lease = co_await registration_lease(ns, key);
     if (!lease) throw refuse(503, "the run's lease went away meanwhile; register it again");
     if (lease->registered) {
       if (created_configmap) // the registration before this one had lost its ConfigMap: stored again
@@ -525,6 +511,17 @@ private:
     throw refuse(409, "run " + key + " was discovered" +
                           (!lease->holder.empty() ? " and is watched by " + lease->holder : std::string()) +
                           (!lease->finished.empty() ? " and has ended (" + lease->finished + ")" : std::string()));
+  }
+
+  /// The run's Lease for a registration, as read_lease(); a failure to read it is answered 503.
+  asio::awaitable<std::optional<sv::LeaseRecord>> registration_lease(std::string ns, std::string key) {
+    std::string unreadable;
+    try {
+      co_return co_await read_lease(ns, sv::lease_name(key));
+    } catch (const std::exception& e) {
+      unreadable = e.what();
+    }
+    throw sv::HttpError(503, "the run's lease cannot be read: " + unreadable);
   }
 
   struct RegistrationWrite {
