@@ -47,8 +47,20 @@ struct Fixture {
 
     d::Decision route(d::Request req) { return router.route(req, now); }
 
+    /// A deferred answer gathered and built as the server does; `gathered` counts the batches.
+    d::Response build(const d::DeferredResponse& deferred, const d::Request& req) {
+        for (bool done = false; !done;) {
+            done = deferred.gather();
+            ++gathered;
+        }
+        return deferred.build(req);
+    }
+    int gathered = 0;
+
+    /// The answer, a deferred one built at once.
     d::Response respond(d::Request req) {
-        d::Decision decision = route(std::move(req));
+        d::Decision decision = route(req);
+        if (auto* deferred = std::get_if<d::DeferredResponse>(&decision)) return build(*deferred, req);
         REQUIRE(std::holds_alternative<d::Response>(decision));
         return std::get<d::Response>(std::move(decision));
     }
@@ -647,9 +659,19 @@ TEST_CASE("Router serves PodMetrics as metrics-server does", "[testing][router][
     CHECK(resources.at("groupVersion") == "metrics.k8s.io/v1beta1");
     CHECK(resources.at("resources").as_array().size() == 2);
 
-    // A deleted pod takes its usage with it.
+    // A list is gathered after the routing, a batch of pods at a time, and built after that: what changes in
+    // between is in it, as metrics-server's own cache follows the pods.
+    auto decided = f.route(get("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods?labelSelector=app%3Dhyperflow"));
+    REQUIRE(std::holds_alternative<d::DeferredResponse>(decided));
     f.router.remove(*d::find_resource("pods"), "ns", "task-a");
-    CHECK(f.state.usage.count({"ns", "task-a"}) == 0);
+    CHECK(f.state.usage.count({"ns", "task-a"}) == 0); // a deleted pod takes its usage with it
+    for (int i = 0; i < 300; ++i) f.add_pod("task-" + std::to_string(1000 + i), {{"app", "hyperflow"}}, containers);
+    f.gathered = 0;
+    auto built = body_of(f.build(std::get<d::DeferredResponse>(decided), get("/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods")));
+    CHECK(f.gathered == (302 + d::Router::metrics_batch - 1) / d::Router::metrics_batch); // 302 pods, batches of 64
+    REQUIRE(built.at("items").as_array().size() == 300);
+    CHECK(built.at("items").as_array().at(0).at("metadata").at("name") == "task-1000");
+    CHECK(built.at("items").as_array().at(299).at("metadata").at("name") == "task-1299");
 }
 
 TEST_CASE("Router answers 404, 403 or 503 when the metrics API is absent, forbidden or down", "[testing][router][metrics]") {

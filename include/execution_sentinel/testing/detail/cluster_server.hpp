@@ -136,6 +136,8 @@ private:
     boost::asio::awaitable<void> accept_loop(std::uint64_t generation);
     boost::asio::awaitable<void> run_connection(std::shared_ptr<SslStream> stream, std::uint64_t id);
     boost::asio::awaitable<bool> handle_request(std::shared_ptr<SslStream> stream, Request& req, bool cert_ok);
+    /// Runs on builder_ioc_: a DeferredResponse's answer, or a 500 when building it throws.
+    static boost::asio::awaitable<Response> build_deferred(const DeferredResponse& d, const Request& req);
     StreamContext stream_context();
 
     ServerConfig config_;
@@ -166,6 +168,10 @@ private:
     std::unique_ptr<boost::asio::steady_timer> refuse_timer_;
     std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::thread thread_;
+    // Deferred answers (DeferredResponse) are built here, off the I/O thread.
+    std::unique_ptr<boost::asio::io_context> builder_ioc_;
+    std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> builder_work_;
+    std::thread builder_thread_;
 };
 
 } // namespace execution_sentinel::testing::detail

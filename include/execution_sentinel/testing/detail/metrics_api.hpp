@@ -44,20 +44,40 @@ inline std::vector<std::string> running_container_names(const boost::json::objec
     return out;
 }
 
-/// The PodMetrics metrics-server serves for `pod`, or nullopt when it has none: only Running pods with at least
-/// one running container have metrics. Containers without a set usage show `baseline_usage`. `creationTimestamp`
-/// is the time of the request, as metrics-server writes it; `timestamp` the end of the sampling window.
-inline std::optional<boost::json::object> pod_metrics(const boost::json::object& pod, const PodUsage* usage,
-                                                      std::chrono::system_clock::time_point now,
-                                                      std::chrono::milliseconds default_window) {
+/// What one pod's PodMetrics is made of, copied from the stored pod: the server takes these under its lock and
+/// builds the answer after releasing it, as metrics-server serves from its own process without holding up the
+/// apiserver's writes.
+struct PodMetricsSource {
+    std::string name, namespace_;
+    std::optional<boost::json::object> labels;
+    std::vector<std::string> containers; ///< the running ones
+    std::optional<PodUsage> usage;
+};
+
+/// The source of `pod`'s PodMetrics, or nullopt when metrics-server has none for it: only Running pods with at
+/// least one running container have metrics.
+inline std::optional<PodMetricsSource> pod_metrics_source(const boost::json::object& pod, const PodUsage* usage) {
     if (json_string_at(pod, "status.phase") != "Running") return std::nullopt;
-    const auto names = running_container_names(pod);
-    if (names.empty()) return std::nullopt;
+    PodMetricsSource src;
+    src.containers = running_container_names(pod);
+    if (src.containers.empty()) return std::nullopt;
+    src.name = metadata_string(pod, "name");
+    src.namespace_ = metadata_string(pod, "namespace");
+    if (const auto* labels = json_path(pod, "metadata.labels"); labels != nullptr && labels->is_object())
+        src.labels = labels->as_object();
+    if (usage != nullptr) src.usage = *usage;
+    return src;
+}
+
+/// The PodMetrics of a source. Containers without a set usage show `baseline_usage`. `creationTimestamp` is the
+/// time of the request, as metrics-server writes it; `timestamp` the end of the sampling window.
+inline boost::json::object pod_metrics(const PodMetricsSource& src, std::chrono::system_clock::time_point now,
+                                       std::chrono::milliseconds default_window) {
     boost::json::array containers;
-    for (const auto& name : names) {
+    for (const auto& name : src.containers) {
         ContainerUsage u = baseline_usage(name);
-        if (usage != nullptr)
-            for (const auto& c : usage->containers)
+        if (src.usage)
+            for (const auto& c : src.usage->containers)
                 if (c.name == name) u = c;
         boost::json::object usage_json;
         usage_json["cpu"] = format_cpu_quantity(u.cpu_nanocores);
@@ -68,17 +88,25 @@ inline std::optional<boost::json::object> pod_metrics(const boost::json::object&
         containers.push_back(std::move(c));
     }
     boost::json::object meta;
-    meta["name"] = metadata_string(pod, "name");
-    meta["namespace"] = metadata_string(pod, "namespace");
+    meta["name"] = src.name;
+    meta["namespace"] = src.namespace_;
     meta["creationTimestamp"] = format_rfc3339(now);
-    if (const auto* labels = json_path(pod, "metadata.labels"); labels != nullptr && labels->is_object())
-        meta["labels"] = *labels;
+    if (src.labels) meta["labels"] = *src.labels;
     boost::json::object m;
     m["metadata"] = std::move(meta);
-    m["timestamp"] = format_rfc3339(usage != nullptr ? usage->timestamp : now);
-    m["window"] = format_go_duration(usage != nullptr ? usage->window : default_window);
+    m["timestamp"] = format_rfc3339(src.usage ? src.usage->timestamp : now);
+    m["window"] = format_go_duration(src.usage ? src.usage->window : default_window);
     m["containers"] = std::move(containers);
     return m;
+}
+
+/// The PodMetrics metrics-server serves for `pod`, or nullopt when it has none.
+inline std::optional<boost::json::object> pod_metrics(const boost::json::object& pod, const PodUsage* usage,
+                                                      std::chrono::system_clock::time_point now,
+                                                      std::chrono::milliseconds default_window) {
+    auto src = pod_metrics_source(pod, usage);
+    if (!src) return std::nullopt;
+    return pod_metrics(*src, now, default_window);
 }
 
 /// APIGroup discovery of metrics.k8s.io.

@@ -258,6 +258,20 @@ public:
         return out;
     }
 
+    /// Up to `max` objects of list(r, ns) that come after the object of namespace `after_ns` and name `after_name`
+    /// in its order (from the first when both are empty): a list read in parts.
+    std::vector<const boost::json::object*> list_after(const ResourceInfo& r, std::string_view ns, std::string_view after_ns,
+                                                       std::string_view after_name, std::size_t max) const {
+        std::vector<const boost::json::object*> out;
+        auto it = after_ns.empty() && after_name.empty() ? objects_.lower_bound(key(r, ns, ""))
+                                                         : objects_.upper_bound(key(r, after_ns, after_name));
+        for (; it != objects_.end() && out.size() < max; ++it) {
+            if (std::get<0>(it->first) != r.plural || (!ns.empty() && std::get<1>(it->first) != ns)) break;
+            out.push_back(&it->second);
+        }
+        return out;
+    }
+
     /// Retained events after `rv`, or `expired` when the window no longer reaches back to it.
     EventsAfter events_after(std::uint64_t rv) const {
         EventsAfter out;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -153,8 +154,16 @@ struct ExecStart {
     std::vector<std::string> frames;
 };
 
+/// Answer: a response gathered under the server's lock a batch at a time, other work let in between (gather()
+/// until it returns true), then built without the lock and off the I/O thread (build()): the metrics API's lists,
+/// which metrics-server serves from its own process without holding up the apiserver's reads and writes.
+struct DeferredResponse {
+    std::function<bool()> gather;
+    std::function<Response(const Request&)> build;
+};
+
 /// The router's answer to one request.
-using Decision = std::variant<Response, WatchStart, LogFollow, ExecStart>;
+using Decision = std::variant<Response, WatchStart, LogFollow, ExecStart, DeferredResponse>;
 
 /// What comes first for every request: authentication and the injected failures.
 struct Admission {
@@ -189,7 +198,7 @@ EXECUTION_SENTINEL_DECL Response malformed_request_response(std::string_view why
 /// The Status of an injected failure with HTTP status `code`.
 EXECUTION_SENTINEL_DECL boost::json::object injected_status(int code);
 
-/// Request → Decision over a ClusterState. Every call requires the server's lock.
+/// Request → Decision over a ClusterState. Every call requires the server's lock (DeferredResponse::build does not).
 class Router {
 public:
     Router(RouterConfig config, ClusterState& state, ChangeListener& listener);
@@ -209,6 +218,9 @@ public:
 
     const RouterConfig& config() const noexcept { return config_; }
 
+    /// Pods a metrics list reads under the lock at a time (DeferredResponse::gather; about 0.3 ms).
+    static constexpr std::size_t metrics_batch = 64;
+
 private:
     Decision dispatch(const Request& req, std::chrono::system_clock::time_point now);
     const boost::json::object& get_or_throw(const Route& route) const;
@@ -222,7 +234,7 @@ private:
     WatchStart start_watch(const Request& req, const Route& route, const QueryParams& q, std::chrono::system_clock::time_point now);
     Decision handle_log(const Request& req, const Route& route, const QueryParams& q, std::chrono::system_clock::time_point now);
     ExecStart start_exec(const Request& req, const Route& route, const QueryParams& q);
-    Response handle_metrics(const Request& req, const Route& route, const QueryParams& q, std::chrono::system_clock::time_point now);
+    Decision handle_metrics(const Request& req, const Route& route, const QueryParams& q, std::chrono::system_clock::time_point now);
     ObjectFilter make_filter(const Route& route, const QueryParams& q) const;
     void forget_pod(std::string_view ns, std::string_view pod);
 

@@ -95,16 +95,18 @@ inline std::variant<Selector, std::string> parse_selector(std::string_view text,
 inline std::variant<Selector, std::string> parse_label_selector(std::string_view text) { return parse_selector(text, true); }
 
 inline const boost::json::value* json_path(const boost::json::object& obj, std::string_view path) {
+    // The parts between dots, one by one (no allocation: every list, watch and metrics answer calls this per object).
     const boost::json::object* cur = &obj;
-    const boost::json::value* v = nullptr;
-    for (std::string_view part : split(path, '.')) {
+    for (;;) {
+        const std::size_t dot = path.find('.');
         if (cur == nullptr) return nullptr;
-        auto it = cur->find(part);
+        auto it = cur->find(path.substr(0, dot));
         if (it == cur->end()) return nullptr;
-        v = &it->value();
+        const boost::json::value* v = &it->value();
+        if (dot == std::string_view::npos) return v;
+        path.remove_prefix(dot + 1);
         cur = v->if_object();
     }
-    return v;
 }
 
 inline std::string json_string_at(const boost::json::object& obj, std::string_view path) {

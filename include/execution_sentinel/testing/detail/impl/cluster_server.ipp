@@ -67,6 +67,9 @@ EXECUTION_SENTINEL_DECL ClusterServer::ClusterServer(ServerConfig config)
     refuse_timer_ = std::make_unique<asio::steady_timer>(*ioc_);
     work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(ioc_->get_executor());
     asio::co_spawn(*ioc_, accept_loop(accept_generation_), asio::detached);
+    builder_ioc_ = std::make_unique<asio::io_context>(1);
+    builder_work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(builder_ioc_->get_executor());
+    builder_thread_ = std::thread([this] { builder_ioc_->run(); });
     thread_ = std::thread([this] {
         for (;;) {
             try {
@@ -85,6 +88,7 @@ EXECUTION_SENTINEL_DECL ClusterServer::~ClusterServer() {
     refuse_timer_.reset();
     acceptor_.reset();
     connections_.clear();
+    builder_ioc_.reset();
     ioc_.reset();
 }
 
@@ -103,6 +107,9 @@ EXECUTION_SENTINEL_DECL void ClusterServer::stop() {
     work_.reset();
     ioc_->stop();
     if (thread_.joinable()) thread_.join();
+    builder_work_.reset();
+    builder_ioc_->stop();
+    if (builder_thread_.joinable()) builder_thread_.join();
 }
 
 EXECUTION_SENTINEL_DECL std::string ClusterServer::server_url() const {
@@ -493,6 +500,15 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<void> ClusterServer::run_connecti
     beast::get_lowest_layer(s).socket().close(ec);
 }
 
+EXECUTION_SENTINEL_DECL boost::asio::awaitable<Response> ClusterServer::build_deferred(const DeferredResponse& d,
+                                                                                     const Request& req) {
+    try {
+        co_return d.build(req);
+    } catch (const std::exception& e) {
+        co_return status_response(req, make_status(500, "InternalError", std::string("Internal error occurred: ") + e.what()));
+    }
+}
+
 EXECUTION_SENTINEL_DECL boost::asio::awaitable<bool> ClusterServer::handle_request(std::shared_ptr<SslStream> stream, Request& req,
                                                                                    bool cert_ok) {
     namespace asio = boost::asio;
@@ -520,6 +536,23 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<bool> ClusterServer::handle_reque
         else if (const auto* f = std::get_if<LogFollow>(&decision)) channel = streams_->open_log(stream, *f);
     }
     if (auto* res = std::get_if<Response>(&decision)) co_return co_await send(*stream, std::move(*res));
+    if (auto* d = std::get_if<DeferredResponse>(&decision)) {
+        // Gathered a batch at a time under the lock, each batch a handler of its own (what waits for the lock or
+        // the I/O thread comes in between, in order), then built on the builder thread without the lock.
+        for (;;) {
+            bool gathered = false;
+            {
+                std::lock_guard lock(mu_);
+                gathered = d->gather();
+            }
+            if (gathered) break;
+            co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+            if (stopping_) co_return false;
+        }
+        Response res = co_await asio::co_spawn(builder_ioc_->get_executor(), build_deferred(*d, req), asio::use_awaitable);
+        if (stopping_) co_return false;
+        co_return co_await send(*stream, std::move(res));
+    }
     if (auto* w = std::get_if<WatchStart>(&decision))
         co_return co_await serve_stream(stream_context(), stream, req, channel, "application/json",
                                         std::chrono::steady_clock::now() + w->timeout, w->bookmarks ? w->resource : nullptr,

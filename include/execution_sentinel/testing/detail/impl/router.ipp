@@ -780,7 +780,7 @@ EXECUTION_SENTINEL_DECL ExecStart Router::start_exec(const Request& req, const R
 }
 
 // ------------------------------------------------------------------------------------------------ metrics
-EXECUTION_SENTINEL_DECL Response Router::handle_metrics(const Request& req, const Route& route, const QueryParams& q,
+EXECUTION_SENTINEL_DECL Decision Router::handle_metrics(const Request& req, const Route& route, const QueryParams& q,
                                                        std::chrono::system_clock::time_point now) {
     using router_detail::json_response;
     const MetricsApi mode = state_.metrics_api;
@@ -840,18 +840,38 @@ EXECUTION_SENTINEL_DECL Response Router::handle_metrics(const Request& req, cons
     as_pods.resource = &pods;
     const ObjectFilter filter = make_filter(as_pods, q);
     ++state_.stats.metrics;
-    boost::json::array items;
-    for (const auto* o : state_.store.list(pods, route.namespace_)) {
-        if (!filter.matches(*o)) continue;
-        const std::string ns = metadata_string(*o, "namespace"), name = metadata_string(*o, "name");
-        if (auto m = pod_metrics(*o, usage_of(ns, name), now, state_.metrics_window)) items.push_back(std::move(*m));
-    }
-    boost::json::object out;
-    out["kind"] = "PodMetricsList";
-    out["apiVersion"] = metrics_api_version;
-    out["metadata"] = boost::json::object{};
-    out["items"] = std::move(items);
-    return json_response(req, http::status::ok, out);
+    // The pods are read a batch at a time under the lock, and the answer built and serialized without it.
+    struct Gathered {
+        std::vector<PodMetricsSource> sources;
+        std::chrono::milliseconds window{};
+        std::string after_ns, after_name;
+    };
+    auto g = std::make_shared<Gathered>();
+    auto gather = [this, g, filter, ns = route.namespace_] {
+        g->window = state_.metrics_window;
+        const auto batch = state_.store.list_after(*find_resource("pods"), ns, g->after_ns, g->after_name, metrics_batch);
+        for (const auto* o : batch) {
+            g->after_ns = metadata_string(*o, "namespace");
+            g->after_name = metadata_string(*o, "name");
+            if (!filter.matches(*o)) continue;
+            auto it = state_.usage.find({g->after_ns, g->after_name});
+            if (auto src = pod_metrics_source(*o, it == state_.usage.end() ? nullptr : &it->second))
+                g->sources.push_back(std::move(*src));
+        }
+        return batch.size() < metrics_batch;
+    };
+    auto build = [g, now](const Request& r) {
+        boost::json::array items;
+        items.reserve(g->sources.size());
+        for (const auto& src : g->sources) items.push_back(pod_metrics(src, now, g->window));
+        boost::json::object out;
+        out["kind"] = "PodMetricsList";
+        out["apiVersion"] = metrics_api_version;
+        out["metadata"] = boost::json::object{};
+        out["items"] = std::move(items);
+        return json_response(r, http::status::ok, out);
+    };
+    return DeferredResponse{std::move(gather), std::move(build)};
 }
 
 } // namespace execution_sentinel::testing::detail
