@@ -3,6 +3,8 @@
 #include <execution_sentinel/kube/metrics.hpp>
 
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "catch.hpp"
 
@@ -93,4 +95,60 @@ TEST_CASE("metrics: Go durations and the request target", "[kube][metrics]") {
     CHECK(kube::pod_metrics_target("wf-1", "app=hyperflow") ==
           "/apis/metrics.k8s.io/v1beta1/namespaces/wf-1/pods?labelSelector=app%3Dhyperflow");
     CHECK(kube::pod_metrics_target("wf-1", "") == "/apis/metrics.k8s.io/v1beta1/namespaces/wf-1/pods");
+}
+
+namespace {
+/// The reader's answer for `text` fed `piece` bytes and read `batch` pods at a time: the pods, or the error.
+std::variant<std::vector<kube::PodMetrics>, std::string> read_in_steps(std::string_view text, std::size_t piece,
+                                                                       std::size_t batch, const kube::MetricsLimits& limits = {}) {
+    try {
+        kube::PodMetricsListReader r(limits);
+        for (std::size_t at = 0; at < text.size(); at += piece) r.feed(text.substr(at, piece));
+        r.finish();
+        while (!r.done()) r.read(batch);
+        return r.take();
+    } catch (const kube::MetricsParseError& e) {
+        return std::string(e.what());
+    }
+}
+
+std::variant<std::vector<kube::PodMetrics>, std::string> read_at_once(std::string_view text, const kube::MetricsLimits& limits = {}) {
+    try {
+        return kube::parse_pod_metrics_list(text, limits);
+    } catch (const kube::MetricsParseError& e) {
+        return std::string(e.what());
+    }
+}
+} // namespace
+
+TEST_CASE("metrics: the answer read in steps is the answer read at once, errors included", "[kube][metrics]") {
+    std::string many = R"({"kind":"PodMetricsList","items":[)";
+    for (int i = 0; i < 40; ++i)
+        many += std::string(i ? "," : "") + R"({"metadata":{"name":"p-)" + std::to_string(i) +
+                R"("},"window":"15s","containers":[{"name":"c","usage":{"cpu":")" + std::to_string(i) + R"(m","memory":")" +
+                std::to_string(i + 1) + R"(Mi"}}]})";
+    many += "]}";
+    const std::vector<std::string> texts = {
+        sample_list, many, R"({"kind":"PodMetricsList","items":[]})", R"({"items":null})", "<html>503</html>", "[]",
+        R"({"kind":"Status"})", R"({"items":{}})", "{}", R"({"items":[{"metadata":{}}]})",
+        R"({"items":[{"metadata":{"name":"p"},"window":"soon"}]})", R"({"items":[{"metadata":{"name":"p"}},)",
+        R"({"items":[]} trailing)", "", std::string(100, '['),
+        // a bad pod after good ones: nothing is kept
+        R"({"items":[{"metadata":{"name":"a"}},{"metadata":{"name":"b"}},{"metadata":{"name":"c"},"containers":[{"usage":{"cpu":5}}]}]})"};
+    for (const auto& text : texts) {
+        const auto whole = read_at_once(text);
+        for (std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{64}, text.size() + 1})
+            for (std::size_t batch : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{1000}}) {
+                INFO("text " << text.substr(0, 60) << ", pieces of " << piece << ", batches of " << batch);
+                CHECK(read_in_steps(text, piece, batch) == whole);
+            }
+    }
+    CHECK(std::get<std::vector<kube::PodMetrics>>(read_at_once(many)).size() == 40);
+
+    kube::MetricsLimits limits{.max_body_bytes = 100, .max_items = 3, .max_containers = 1, .max_name_bytes = 8};
+    CHECK(read_in_steps(many, 16, 2, limits) == std::variant<std::vector<kube::PodMetrics>, std::string>(
+                                                    "PodMetricsList: the answer has more than 100 bytes, the limit"));
+    limits.max_body_bytes = 1 << 20;
+    CHECK(read_in_steps(many, 16, 2, limits) == read_at_once(many, limits)); // items: 40 pods, more than 3
+    CHECK(std::get<std::string>(read_at_once(many, limits)).find("40 pods, more than the limit of 3") != std::string::npos);
 }

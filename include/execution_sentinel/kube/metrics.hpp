@@ -14,10 +14,13 @@
 #include <execution_sentinel/kube/quantity.hpp>
 #include <execution_sentinel/kube/rfc3339.hpp>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/parse_options.hpp>
+#include <boost/json/stream_parser.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <optional>
@@ -187,25 +190,33 @@ struct MetricsReader {
 
 } // namespace detail
 
-/// The pods of a PodMetricsList answer (JSON already parsed). Throws MetricsParseError naming the field: not an
-/// object, `items` missing or not an array, more items or containers than the limits, a pod without a name, a
-/// quantity, time or window that does not parse. Fields it does not know are ignored.
-inline std::vector<PodMetrics> parse_pod_metrics_list(const boost::json::value& body, const MetricsLimits& limits = {}) {
-    detail::MetricsReader r{limits};
+/// The `items` of a PodMetricsList answer (JSON already parsed), checked: the root is an object, `kind` (when
+/// given) is PodMetricsList, `items` is there and an array of at most limits.max_items. nullptr for `"items": null`.
+inline const boost::json::array* pod_metrics_items(const boost::json::value& body, const MetricsLimits& limits = {}) {
     const auto& o = detail::MetricsReader::object(body, "(root)");
     if (const auto* kind = o.if_contains("kind"); kind && kind->is_string() && kind->get_string() != "PodMetricsList")
         detail::MetricsReader::fail("kind", "expected PodMetricsList, got " + detail::MetricsReader::shown(kind->get_string()));
     const auto* items = o.if_contains("items");
     if (!items) detail::MetricsReader::fail("items", "required");
-    if (items->is_null()) return {};
+    if (items->is_null()) return nullptr;
     if (!items->is_array()) detail::MetricsReader::fail("items", "expected an array");
     const auto& a = items->get_array();
     if (a.size() > limits.max_items)
         detail::MetricsReader::fail("items", std::to_string(a.size()) + " pods, more than the limit of " +
                                                  std::to_string(limits.max_items));
+    return &a;
+}
+
+/// The pods of a PodMetricsList answer (JSON already parsed). Throws MetricsParseError naming the field: not an
+/// object, `items` missing or not an array, more items or containers than the limits, a pod without a name, a
+/// quantity, time or window that does not parse. Fields it does not know are ignored.
+inline std::vector<PodMetrics> parse_pod_metrics_list(const boost::json::value& body, const MetricsLimits& limits = {}) {
+    const auto* a = pod_metrics_items(body, limits);
+    if (!a) return {};
+    detail::MetricsReader r{limits};
     std::vector<PodMetrics> out;
-    out.reserve(a.size());
-    for (std::size_t i = 0; i < a.size(); ++i) out.push_back(r.item(a[i], "items[" + std::to_string(i) + "]"));
+    out.reserve(a->size());
+    for (std::size_t i = 0; i < a->size(); ++i) out.push_back(r.item((*a)[i], "items[" + std::to_string(i) + "]"));
     return out;
 }
 
@@ -222,6 +233,88 @@ inline std::vector<PodMetrics> parse_pod_metrics_list(std::string_view text, con
     if (ec) throw MetricsParseError("PodMetricsList: (root): not valid JSON (" + ec.message() + ")");
     return parse_pod_metrics_list(v, limits);
 }
+
+/// parse_pod_metrics_list(text) in steps, for a caller that must not be busy for the whole of a large answer at
+/// once (the Sentinel, between two watch events): the text is fed in pieces of any size, parsed as they come,
+/// then the pods are read a batch at a time. The result and the errors are those of parse_pod_metrics_list(text),
+/// and as there, nothing is kept of an answer that fails: the caller uses the pods once done() is true.
+///
+///   PodMetricsListReader r(limits);
+///   for (each piece) r.feed(piece);   // yield between pieces
+///   r.finish();
+///   while (!r.done()) r.read(500);    // yield between batches
+///   auto pods = r.take();
+class PodMetricsListReader {
+public:
+    explicit PodMetricsListReader(const MetricsLimits& limits = {}) : limits_(limits), parser_({}, options()) {
+        // The tree lives in one arena: it is built without an allocation per value and dropped at once (freeing a
+        // 10,000-pod tree value by value took milliseconds).
+        parser_.reset(&arena_);
+    }
+
+    /// Parses the next piece of the text. Throws MetricsParseError (over the size limit, not valid JSON).
+    void feed(std::string_view piece) {
+        if (finished_) throw std::logic_error("PodMetricsListReader::feed after finish");
+        if (piece.size() > limits_.max_body_bytes - std::min(fed_, limits_.max_body_bytes)) {
+            fed_ += piece.size();
+            throw MetricsParseError("PodMetricsList: the answer has more than " + std::to_string(limits_.max_body_bytes) +
+                                    " bytes, the limit");
+        }
+        fed_ += piece.size();
+        boost::system::error_code ec;
+        parser_.write(piece.data(), piece.size(), ec);
+        if (ec) throw MetricsParseError("PodMetricsList: (root): not valid JSON (" + ec.message() + ")");
+    }
+
+    /// The end of the text: checks the document as parse_pod_metrics_list does before reading its items.
+    void finish() {
+        if (finished_) return;
+        boost::system::error_code ec;
+        parser_.finish(ec);
+        if (ec) throw MetricsParseError("PodMetricsList: (root): not valid JSON (" + ec.message() + ")");
+        finished_ = true;
+        body_.emplace(parser_.release()); // constructed, not assigned: it keeps the arena
+        items_ = pod_metrics_items(*body_, limits_);
+        if (items_) out_.reserve(items_->size());
+    }
+
+    /// Reads up to `n` more pods (at least one). Throws MetricsParseError naming the first bad one.
+    void read(std::size_t n) {
+        if (!finished_) throw std::logic_error("PodMetricsListReader::read before finish");
+        if (!items_) return;
+        detail::MetricsReader r{limits_};
+        for (std::size_t end = std::min(items_->size(), next_ + std::max<std::size_t>(n, 1)); next_ < end; ++next_)
+            out_.push_back(r.item((*items_)[next_], "items[" + std::to_string(next_) + "]"));
+    }
+
+    /// Whether every pod has been read.
+    bool done() const noexcept { return finished_ && (!items_ || next_ == items_->size()); }
+
+    /// The pods, once done().
+    std::vector<PodMetrics> take() {
+        if (!done()) throw std::logic_error("PodMetricsListReader::take before done");
+        items_ = nullptr;
+        body_.reset();
+        return std::move(out_);
+    }
+
+private:
+    static boost::json::parse_options options() {
+        boost::json::parse_options po;
+        po.max_depth = 32;
+        return po;
+    }
+
+    MetricsLimits limits_;
+    boost::json::monotonic_resource arena_; // before parser_ and body_, which use it
+    boost::json::stream_parser parser_;
+    std::size_t fed_ = 0;
+    bool finished_ = false;
+    std::optional<boost::json::value> body_;
+    const boost::json::array* items_ = nullptr;
+    std::size_t next_ = 0;
+    std::vector<PodMetrics> out_;
+};
 
 } // namespace execution_sentinel::kube
 
