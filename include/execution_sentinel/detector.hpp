@@ -67,6 +67,10 @@ struct MetricsSample {
     bool available = true;              ///< false: the API is absent, forbidden or failed (see `problem`)
     std::string problem{};              ///< why it is not available, in words
     std::vector<kube::PodMetrics> pods{};
+    /// A reading of more than 500 pods reaches the detectors in parts of 500 (the Sentinel lets the watch events
+    /// in between): true for every part but the first. A detector that counts readings counts the parts with
+    /// continued == false; one that needs the whole list keeps the parts until the next reading begins.
+    bool continued = false;
 };
 
 /// A detector's finding, before the sink numbers it.

@@ -37,6 +37,7 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -518,6 +519,10 @@ private:
     boost::asio::awaitable<void> engine_loop(kube::Client& client);
     boost::asio::awaitable<void> engine_log_loop(kube::Client& client);
     boost::asio::awaitable<void> metrics_loop(kube::Client& client);
+    /// The metrics API's answer is parsed this many bytes, then read and handed to the detectors this many pods,
+    /// at a time (each under a millisecond), with the strand's other work let in between.
+    static constexpr std::size_t metrics_bite_bytes = 64 * 1024;
+    static constexpr std::size_t metrics_bite_pods = 500;
     boost::asio::awaitable<void> wait_forever();
     boost::asio::awaitable<void> poll_loop(kube::Client& client);
     boost::asio::awaitable<void> tick_loop();
@@ -1012,7 +1017,20 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::metrics_
             std::string no_body;
             auto answer = co_await client.request(boost::beast::http::verb::get, target, std::move(no_body), std::move(ro));
             try {
-                step = policy.on_answer(kube::parse_pod_metrics_list(std::string_view(answer.body), limits));
+                // The answer holds every task pod (3 MB for 10,000): read in bites, letting the watch events and
+                // timers queued on the strand run between them, so that none waits for the whole of it.
+                kube::PodMetricsListReader reader(limits);
+                const std::string_view body(answer.body);
+                for (std::size_t at = 0; at < body.size(); at += metrics_bite_bytes) {
+                    reader.feed(body.substr(at, metrics_bite_bytes));
+                    co_await boost::asio::post(strand_, boost::asio::use_awaitable);
+                }
+                reader.finish();
+                while (!reader.done()) {
+                    reader.read(metrics_bite_pods);
+                    co_await boost::asio::post(strand_, boost::asio::use_awaitable);
+                }
+                step = policy.on_answer(reader.take());
             } catch (const kube::MetricsParseError& e) {
                 step = policy.on_malformed(e.what());
             }
@@ -1020,7 +1038,21 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::metrics_
             step = policy.on_failure(e.code(), e.diagnostics().http_status, e.what());
         }
         if (step.log_line) log(*step.log_line);
-        feed([&](Timestamp now) { monitor_.on_metrics(step.sample, now); });
+        if (step.sample.pods.size() <= metrics_bite_pods) {
+            feed([&](Timestamp now) { monitor_.on_metrics(step.sample, now); });
+        } else {
+            // to the detectors in parts too (MetricsSample::continued)
+            MetricsSample part;
+            auto& pods = step.sample.pods;
+            for (std::size_t at = 0; at < pods.size(); at += metrics_bite_pods) {
+                const std::size_t end = std::min(pods.size(), at + metrics_bite_pods);
+                part.pods.assign(std::make_move_iterator(pods.begin() + static_cast<std::ptrdiff_t>(at)),
+                                 std::make_move_iterator(pods.begin() + static_cast<std::ptrdiff_t>(end)));
+                part.continued = at > 0;
+                feed([&](Timestamp now) { monitor_.on_metrics(part, now); });
+                co_await boost::asio::post(strand_, boost::asio::use_awaitable);
+            }
+        }
         timer.expires_after(step.next_in);
         co_await timer.async_wait(boost::asio::use_awaitable);
     }

@@ -17,6 +17,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -338,4 +339,54 @@ TEST_CASE("sentinel metrics: the namespace's task pods are read every period", "
     auto view = sentinel.view();
     CHECK(view.finished);
     CHECK_FALSE(view.timed_out);
+}
+
+TEST_CASE("sentinel metrics: a reading of many pods reaches the detectors in parts, each pod once",
+          "[sentinel][metrics][integration]") {
+    est::FakeCluster cluster(cluster_options());
+    cluster.create("pods", ns, pod_json("engine-1", "hyperflow", {{"component", "hyperflow-engine"}}));
+    constexpr int pods = 1234;
+    for (int i = 0; i < pods; ++i) {
+        const std::string name = "task-" + std::to_string(10000 + i);
+        cluster.create("pods", ns, pod_json(name, "main", {{"app", "hyperflow"}}));
+        cluster.set_pod_usage(ns, name, {est::ContainerUsage{"main", 1'000'000, (i + 1) * 1024LL * 1024}});
+    }
+    auto config = es::kube::load_kubeconfig_from_string(cluster.kubeconfig(), "fake");
+    auto settings = fast_settings();
+    settings.metrics_interval = 300ms;
+    asio::io_context io;
+    std::mutex log_mutex;
+    std::vector<std::string> log;
+    TestSentinel sentinel(io.get_executor(), context(), settings, config, fast_options(), {}, {}, {});
+    auto run = watch(cluster, sentinel, io, log_mutex, log, [](est::FakeCluster& c) {
+        std::this_thread::sleep_for(1500ms);
+        c.write_file(ns, "engine-1", "/work_dir/.workflow-exit-code", "0\n");
+        return false;
+    });
+    REQUIRE_FALSE(run.error);
+    // The parts, grouped into readings: each reading starts with a part that is not `continued`.
+    std::vector<std::vector<const es::MetricsSample*>> readings;
+    for (const auto& s : sentinel.monitor().detector<Recorder>().samples) {
+        REQUIRE(s.available);
+        if (!s.continued) readings.emplace_back();
+        REQUIRE_FALSE(readings.empty()); // the first part of all is not continued
+        readings.back().push_back(&s);
+    }
+    REQUIRE(readings.size() >= 2);
+    readings.pop_back(); // the last may have been cut short by the end of the watch
+    for (const auto& parts : readings) {
+        REQUIRE(parts.size() == 3);
+        CHECK(parts[0]->pods.size() == 500);
+        CHECK(parts[1]->pods.size() == 500);
+        CHECK(parts[2]->pods.size() == pods - 1000);
+        std::set<std::string> names;
+        for (const auto* part : parts)
+            for (const auto& p : part->pods) {
+                REQUIRE(p.containers.size() == 1);
+                const int i = std::stoi(p.name.substr(5)) - 10000;
+                CHECK(p.containers[0].memory_bytes == (i + 1) * 1024LL * 1024);
+                names.insert(p.name);
+            }
+        CHECK(names.size() == static_cast<std::size_t>(pods)); // each pod once
+    }
 }

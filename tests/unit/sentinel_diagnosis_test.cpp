@@ -540,6 +540,32 @@ TEST_CASE("resources: usage integrated over samples, peaks per task type", "[dia
     CHECK(s.resources.peak_by_type.at("sifting").memory_bytes == 100LL * 1024 * 1024);
 }
 
+TEST_CASE("a reading handed over in parts counts once and accounts as a whole", "[diagnosis][memory]") {
+    es::SentinelSettings settings;
+    auto ctx = context_of({{"frequency", 2}, {"sifting", 1}});
+    es::Monitor<es::MemoryPressureDetector> whole(ctx, settings), parted(ctx, settings);
+    auto f1 = pod_of("frequency", 1, kube::PodPhase::running, 0);
+    auto f2 = pod_of("frequency", 2, kube::PodPhase::running, 0);
+    auto s3 = pod_of("sifting", 3, kube::PodPhase::running, 0);
+    for (auto* m : {&whole, &parted})
+        for (auto* p : {&f1, &f2, &s3}) m->on_pod(*p, es::ChangeKind::added, at(0));
+    for (int t : {15, 30}) {
+        whole.on_metrics(sample_of({usage(f1, t, 1024, 1.0), usage(f2, t, 512, 0.5), usage(s3, t, 100, 0.2)}), at(t));
+        auto first = sample_of({usage(f1, t, 1024, 1.0), usage(f2, t, 512, 0.5)});
+        auto rest = sample_of({usage(s3, t, 100, 0.2)});
+        rest.continued = true;
+        parted.on_metrics(first, at(t));
+        parted.on_metrics(rest, at(t));
+    }
+    auto a = whole.summary(at(30)), b = parted.summary(at(30));
+    CHECK(b.resources.samples == 2);
+    CHECK(a.resources.samples == 2);
+    CHECK(b.resources.cpu_seconds == Approx(a.resources.cpu_seconds));
+    CHECK(b.resources.cpu_seconds == Approx(30 * 1.7));
+    CHECK(b.resources.memory_gib_seconds == Approx(a.resources.memory_gib_seconds));
+    CHECK(b.resources.peak_by_type.at("sifting").memory_bytes == 100LL * 1024 * 1024);
+}
+
 TEST_CASE("human byte sizes", "[diagnosis][memory]") {
     CHECK(es::detail::es_human_bytes(12) == "12 bytes");
     CHECK(es::detail::es_human_bytes(2048) == "2 KiB");

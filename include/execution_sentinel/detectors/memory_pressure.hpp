@@ -90,7 +90,7 @@ public:
             return;
         }
         available_ = true;
-        ++samples_;
+        if (!sample.continued) ++samples_;
         for (auto& pm : sample.pods) {
             const auto* task = s.find_task(pm.name);
             if (!task) continue;
