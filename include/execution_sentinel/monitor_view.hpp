@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <optional>
@@ -44,7 +45,7 @@ struct MonitorView {
         int vanished = 0; ///< ended with an unknown outcome (TaskStatus::vanished)
         friend bool operator==(const Phase&, const Phase&) = default;
     };
-    /// One running task, longest-running first.
+    /// One running task, longest-running first (equal times in the order of WorkflowState::tasks()).
     struct RunningTask {
         std::string name;
         std::string task_type;
@@ -126,41 +127,73 @@ inline std::optional<double> es_median(std::vector<double> v) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/// The baseline of each unfinished task for the ETA: the median run time of the succeeded tasks of its type (one is
-/// enough here: a duration measured in this run beats any other), else the task's expectation (TaskRecord::
-/// expectation: the inventory's estimate or the one learned from past runs, baselines.hpp).
-class EtaBaselines {
+/// What the ETA and the view need of the tasks, gathered in one pass over them (10,000 tasks are megabytes of
+/// records: each pass over them costs its cache misses, about 0.3 ms): the run times of the succeeded tasks per
+/// type, and each unfinished task's type, elapsed time and expectation in a compact entry.
+///
+/// The baseline of an unfinished task: the median run time of the succeeded tasks of its type (one is enough here:
+/// a duration measured in this run beats any other), else the task's expectation (TaskRecord::expectation: the
+/// inventory's estimate or the one learned from past runs, baselines.hpp).
+class TaskDigest {
 public:
-    EtaBaselines(const EtaBaselines&) = delete; // last_ points into medians_
-    EtaBaselines& operator=(const EtaBaselines&) = delete;
-    EtaBaselines(const WorkflowState& state, Timestamp now) {
-        for (auto& t : state.tasks())
-            if (t.status == TaskStatus::succeeded)
-                if (auto r = t.runtime_seconds(now)) runs_[t.task_type].push_back(*r);
+    struct Entry {
+        const TaskRecord* task;
+        double elapsed;                  ///< a running task's run time, else 0
+        std::optional<double> expected;  ///< TaskRecord::expectation.seconds
+        ExpectationBasis basis;          ///< TaskRecord::expectation.basis
+        std::uint32_t type;              ///< index into the types
+        bool running;
+    };
+
+    TaskDigest(const TaskDigest&) = delete;
+    TaskDigest& operator=(const TaskDigest&) = delete;
+    TaskDigest(const WorkflowState& state, Timestamp now) {
+        std::map<std::string_view, std::uint32_t> index;
+        std::string_view last;
+        std::uint32_t last_type = 0;
+        auto type_of = [&](const std::string& type) {
+            // tasks come by type in runs: a look-up only when the type changes
+            if (!types_.empty() && type == last) return last_type;
+            auto [it, added] = index.try_emplace(type, static_cast<std::uint32_t>(types_.size()));
+            if (added) {
+                types_.push_back(type);
+                runs_.emplace_back();
+            }
+            last = type;
+            return last_type = it->second;
+        };
+        unfinished_.reserve(static_cast<std::size_t>(std::max(0, state.running() + state.pending())));
+        for (auto& t : state.tasks()) {
+            if (t.status == TaskStatus::succeeded) {
+                if (auto r = t.runtime_seconds(now)) runs_[type_of(t.task_type)].push_back(*r);
+                continue;
+            }
+            if (t.finished()) continue;
+            const bool running = t.status == TaskStatus::running;
+            unfinished_.push_back(Entry{&t, running ? t.runtime_seconds(now).value_or(0) : 0.0, t.expectation.seconds,
+                                        t.expectation.basis, type_of(t.task_type), running});
+        }
+        medians_.reserve(runs_.size());
+        for (auto& r : runs_) medians_.push_back(es_median(std::move(r)));
+        runs_.clear();
     }
 
+    /// The unfinished tasks, in the order of WorkflowState::tasks().
+    const std::vector<Entry>& unfinished() const noexcept { return unfinished_; }
+
     /// The baseline and its basis ("sibling_median", "inventory", "history"), or {nullopt, ""}.
-    std::pair<std::optional<double>, std::string> operator()(const TaskRecord& t) {
-        // tasks come by type in runs: the last type's median is kept at hand (no map look-up per task)
-        if (!last_ || last_->first != t.task_type) {
-            auto it = medians_.find(t.task_type);
-            if (it == medians_.end()) {
-                auto r = runs_.find(t.task_type);
-                it = medians_.emplace(t.task_type, r == runs_.end() ? std::nullopt : es_median(r->second)).first;
-            }
-            last_ = &*it;
-        }
-        const auto& median = last_->second;
+    std::pair<std::optional<double>, std::string_view> baseline(const Entry& e) const {
+        const auto& median = medians_[e.type];
         if (median && *median > 0) return {median, "sibling_median"};
-        if (t.expectation.seconds && *t.expectation.seconds > 0)
-            return {t.expectation.seconds, std::string(to_string(t.expectation.basis))};
+        if (e.expected && *e.expected > 0) return {e.expected, to_string(e.basis)};
         return {std::nullopt, ""};
     }
 
 private:
-    std::map<std::string, std::vector<double>> runs_;
-    std::map<std::string, std::optional<double>> medians_;
-    const std::pair<const std::string, std::optional<double>>* last_ = nullptr; ///< into medians_ (stable)
+    std::vector<std::string_view> types_;            ///< by index (views of the records' strings)
+    std::vector<std::vector<double>> runs_;          ///< per type, while gathering
+    std::vector<std::optional<double>> medians_;     ///< per type
+    std::vector<Entry> unfinished_;
 };
 
 } // namespace detail
@@ -174,37 +207,33 @@ struct EtaEstimate {
 };
 
 namespace detail {
-/// estimate_eta with the baselines made already (make_view shares them).
-inline EtaEstimate es_estimate_eta(const WorkflowState& state, Timestamp now, EtaBaselines& baseline) {
+/// estimate_eta from a digest made already (make_view shares it).
+inline EtaEstimate es_estimate_eta(const WorkflowState& state, const TaskDigest& digest) {
     EtaEstimate e;
     double work = 0, longest = 0;
-    std::set<std::string> bases;
-    std::string last_basis;
-    int unfinished = 0;
-    for (auto& t : state.tasks()) {
-        if (t.finished()) continue;
-        ++unfinished;
-        auto [base, basis] = baseline(t);
+    std::set<std::string_view> bases;
+    std::string_view last_basis;
+    for (const auto& t : digest.unfinished()) {
+        auto [base, basis] = digest.baseline(t);
         if (!base) {
             ++e.unknown_tasks;
             continue;
         }
         if (bases.empty() || basis != last_basis) { // a look-up in `bases` only when the basis changes
             last_basis = basis;
-            bases.insert(std::move(basis));
+            bases.insert(basis);
         }
-        const double elapsed = t.status == TaskStatus::running ? t.runtime_seconds(now).value_or(0) : 0.0;
-        const double left = std::max(0.0, *base - elapsed);
+        const double left = std::max(0.0, *base - t.elapsed);
         work += left;
-        if (t.status == TaskStatus::running) longest = std::max(longest, left);
+        if (t.running) longest = std::max(longest, left);
     }
-    if (unfinished == 0) {
+    if (digest.unfinished().empty()) {
         e.seconds = 0.0;
         e.basis = "done";
     } else if (e.unknown_tasks == 0) {
         const double parallel = std::max(1, state.running());
         e.seconds = std::max(longest, work / parallel);
-        e.basis = bases.size() == 1 ? *bases.begin() : "mixed";
+        e.basis = bases.size() == 1 ? std::string(*bases.begin()) : "mixed";
     }
     return e;
 }
@@ -217,8 +246,8 @@ inline EtaEstimate es_estimate_eta(const WorkflowState& state, Timestamp now, Et
 /// "history" when all baselines have that basis, "mixed" when they have several, "done" when nothing is left,
 /// "none" without an estimate.
 inline EtaEstimate estimate_eta(const WorkflowState& state, Timestamp now) {
-    detail::EtaBaselines baseline(state, now);
-    return detail::es_estimate_eta(state, now, baseline);
+    const detail::TaskDigest digest(state, now);
+    return detail::es_estimate_eta(state, digest);
 }
 
 /// Builds a view of `state` at `now`. `report_counts` are the reports emitted per type (ReportSink::counts()),
@@ -247,30 +276,27 @@ inline MonitorView make_view(const WorkflowState& state, const std::map<ReportTy
         return a.dag_order != b.dag_order ? a.dag_order < b.dag_order : a.task_type < b.task_type;
     });
 
-    // The longest-running tasks: chosen among light entries (elapsed time, task), and only the ones shown are
-    // copied out (a run of 10,000 running tasks shows 50).
-    struct Running {
-        double elapsed;
-        const TaskRecord* task;
-    };
-    std::vector<Running> running;
+    // One pass over the tasks gathers what the rest needs (detail::TaskDigest). The longest-running tasks are
+    // chosen among its entries, ties in elapsed time in the order of WorkflowState::tasks() (the inventory's order,
+    // then tasks found later; no look at the records, as 10,000 tasks started in the same second are common), and
+    // only the ones shown are copied out (a run of 10,000 running tasks shows 50).
+    const detail::TaskDigest digest(state, now);
+    std::vector<const detail::TaskDigest::Entry*> running;
     running.reserve(static_cast<std::size_t>(std::max(0, state.running())));
-    for (auto& t : state.tasks())
-        if (t.status == TaskStatus::running) running.push_back({t.runtime_seconds(now).value_or(0), &t});
+    for (const auto& e : digest.unfinished())
+        if (e.running) running.push_back(&e);
     const auto shown = std::min(running.size(), options.max_running_tasks);
     std::partial_sort(running.begin(), running.begin() + static_cast<std::ptrdiff_t>(shown), running.end(),
-                      [](const Running& a, const Running& b) {
-                          return a.elapsed != b.elapsed ? a.elapsed > b.elapsed : a.task->name < b.task->name;
-                      });
+                      [](const auto* a, const auto* b) { return a->elapsed != b->elapsed ? a->elapsed > b->elapsed : a < b; });
     v.running_tasks_omitted = static_cast<int>(running.size() - shown);
-    detail::EtaBaselines baseline(state, now);
+    running.resize(shown);
     v.running_tasks.reserve(shown);
-    for (std::size_t i = 0; i < shown; ++i) {
-        const auto& t = *running[i].task;
-        auto [base, basis] = baseline(t);
-        v.running_tasks.push_back({t.name, t.task_type, running[i].elapsed, t.attempts, base, std::move(basis)});
+    for (const auto* e : running) {
+        const auto& t = *e->task;
+        auto [base, basis] = digest.baseline(*e);
+        v.running_tasks.push_back({t.name, t.task_type, e->elapsed, t.attempts, base, std::string(basis)});
     }
-    auto eta = detail::es_estimate_eta(state, now, baseline);
+    auto eta = detail::es_estimate_eta(state, digest);
     v.eta_seconds = eta.seconds;
     v.eta_basis = std::move(eta.basis);
     v.eta_unknown_tasks = eta.unknown_tasks;

@@ -54,14 +54,19 @@ public:
     /// The sibling median of `type` when the quorum is met, else nullopt.
     std::optional<double> sibling_median(const WorkflowState& s, const std::string& type, Timestamp now,
                                          int* finished_count = nullptr) const {
+        const auto* ph = s.phase(type);
+        int total = ph ? ph->total : 0;
+        auto needed = std::max<double>(options_.min_siblings, std::ceil(options_.quorum * total));
+        // Too few of the type have succeeded for a quorum: no need to look at the tasks (a scan of them all).
+        if (ph && ph->succeeded < needed) {
+            if (finished_count) *finished_count = ph->succeeded;
+            return std::nullopt;
+        }
         std::vector<double> runs;
         for (auto& t : s.tasks())
             if (t.task_type == type && t.status == TaskStatus::succeeded)
                 if (auto r = t.runtime_seconds(now)) runs.push_back(*r);
         if (finished_count) *finished_count = static_cast<int>(runs.size());
-        const auto* ph = s.phase(type);
-        int total = ph ? ph->total : 0;
-        auto needed = std::max<double>(options_.min_siblings, std::ceil(options_.quorum * total));
         if (runs.empty() || static_cast<double>(runs.size()) < needed) return std::nullopt;
         std::sort(runs.begin(), runs.end());
         auto n = runs.size();
