@@ -148,24 +148,22 @@ public:
     TaskDigest(const TaskDigest&) = delete;
     TaskDigest& operator=(const TaskDigest&) = delete;
     TaskDigest(const WorkflowState& state, Timestamp now) {
-        std::map<std::string_view, std::uint32_t> index;
+        std::map<std::string_view, std::uint32_t> index; // type → its index in runs and medians_
+        std::vector<std::vector<double>> runs;            // per type
         std::string_view last;
         std::uint32_t last_type = 0;
         auto type_of = [&](const std::string& type) {
             // tasks come by type in runs: a look-up only when the type changes
-            if (!types_.empty() && type == last) return last_type;
-            auto [it, added] = index.try_emplace(type, static_cast<std::uint32_t>(types_.size()));
-            if (added) {
-                types_.push_back(type);
-                runs_.emplace_back();
-            }
+            if (!index.empty() && type == last) return last_type;
+            auto [it, added] = index.try_emplace(type, static_cast<std::uint32_t>(runs.size()));
+            if (added) runs.emplace_back();
             last = type;
             return last_type = it->second;
         };
         unfinished_.reserve(static_cast<std::size_t>(std::max(0, state.running() + state.pending())));
         for (auto& t : state.tasks()) {
             if (t.status == TaskStatus::succeeded) {
-                if (auto r = t.runtime_seconds(now)) runs_[type_of(t.task_type)].push_back(*r);
+                if (auto r = t.runtime_seconds(now)) runs[type_of(t.task_type)].push_back(*r);
                 continue;
             }
             if (t.finished()) continue;
@@ -173,9 +171,8 @@ public:
             unfinished_.push_back(Entry{&t, running ? t.runtime_seconds(now).value_or(0) : 0.0, t.expectation.seconds,
                                         t.expectation.basis, type_of(t.task_type), running});
         }
-        medians_.reserve(runs_.size());
-        for (auto& r : runs_) medians_.push_back(es_median(std::move(r)));
-        runs_.clear();
+        medians_.reserve(runs.size());
+        for (auto& r : runs) medians_.push_back(es_median(std::move(r)));
     }
 
     /// The unfinished tasks, in the order of WorkflowState::tasks().
@@ -190,9 +187,7 @@ public:
     }
 
 private:
-    std::vector<std::string_view> types_;            ///< by index (views of the records' strings)
-    std::vector<std::vector<double>> runs_;          ///< per type, while gathering
-    std::vector<std::optional<double>> medians_;     ///< per type
+    std::vector<std::optional<double>> medians_; ///< per type index
     std::vector<Entry> unfinished_;
 };
 

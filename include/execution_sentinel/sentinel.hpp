@@ -1017,7 +1017,7 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::metrics_
             std::string no_body;
             auto answer = co_await client.request(boost::beast::http::verb::get, target, std::move(no_body), std::move(ro));
             try {
-                // The answer holds every task pod (3 MB for 10,000): read in bites, letting the watch events and
+                // The answer holds every task pod (5 MB for 10,000): read in bites, letting the watch events and
                 // timers queued on the strand run between them, so that none waits for the whole of it.
                 kube::PodMetricsListReader reader(limits);
                 const std::string_view body(answer.body);

@@ -255,12 +255,10 @@ public:
     /// Parses the next piece of the text. Throws MetricsParseError (over the size limit, not valid JSON).
     void feed(std::string_view piece) {
         if (finished_) throw std::logic_error("PodMetricsListReader::feed after finish");
-        if (piece.size() > limits_.max_body_bytes - std::min(fed_, limits_.max_body_bytes)) {
-            fed_ += piece.size();
+        fed_ += piece.size();
+        if (fed_ > limits_.max_body_bytes)
             throw MetricsParseError("PodMetricsList: the answer has more than " + std::to_string(limits_.max_body_bytes) +
                                     " bytes, the limit");
-        }
-        fed_ += piece.size();
         boost::system::error_code ec;
         parser_.write(piece.data(), piece.size(), ec);
         if (ec) throw MetricsParseError("PodMetricsList: (root): not valid JSON (" + ec.message() + ")");

@@ -250,12 +250,7 @@ public:
 
     /// Objects of a resource in a namespace (all namespaces when `ns` is empty), ordered by namespace then name.
     std::vector<const boost::json::object*> list(const ResourceInfo& r, std::string_view ns) const {
-        std::vector<const boost::json::object*> out;
-        for (auto it = objects_.lower_bound(Key{std::string(r.plural), std::string(ns), ""}); it != objects_.end(); ++it) {
-            if (std::get<0>(it->first) != r.plural || (!ns.empty() && std::get<1>(it->first) != ns)) break;
-            out.push_back(&it->second);
-        }
-        return out;
+        return list_after(r, ns, {}, {}, objects_.size());
     }
 
     /// Up to `max` objects of list(r, ns) that come after the object of namespace `after_ns` and name `after_name`
