@@ -8,6 +8,7 @@
 #include <execution_sentinel/testing/fake_cluster.hpp>
 
 #include "catch.hpp"
+#include "hostile_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -15,15 +16,18 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/stat.h>
@@ -387,6 +391,146 @@ TEST_CASE("streams: incremental reads, clean end, idle timeout on a silent watch
         auto e = expect_error([&] { run(ioc, client.open_stream("/api/v1/namespaces/streams/nothings?watch=true")); });
         CHECK(e.code() == kube::error::not_found);
         CHECK(e.diagnostics().http_status == 404);
+    }
+}
+
+TEST_CASE("streams: the HTTP framing in any cut, ends clean and cut short, and the executor's other work between reads", "[client][integration][stream]") {
+    // The stream body is parsed from the connection's buffer and the TLS stream read only when that holds no
+    // whole piece: whatever the records' boundaries, the body arrives whole and in order, and each way a
+    // connection can end gives its answer.
+    const std::string chunked_header =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const auto chunk = [](const std::string& data) {
+        char size[32];
+        std::snprintf(size, sizeof size, "%zx", data.size());
+        return std::string(size) + "\r\n" + data + "\r\n";
+    };
+    // Cuts `bytes` into pieces of 1, 2, 3, 5, 7, 11, 4096 and 17000 bytes in turn: pieces that cut a chunk's size
+    // line, its data and its CRLF, and pieces that hold many chunks.
+    const auto cut = [](const std::string& bytes) {
+        static constexpr std::size_t sizes[] = {1, 2, 3, 5, 7, 11, 4096, 17000};
+        std::vector<std::string> pieces;
+        for (std::size_t at = 0, i = 0; at < bytes.size(); ++i) {
+            std::size_t n = std::min(sizes[i % std::size(sizes)], bytes.size() - at);
+            pieces.push_back(bytes.substr(at, n));
+            at += n;
+        }
+        return pieces;
+    };
+    execution_sentinel::tests::HostileResponse response;
+    std::mutex response_mutex;
+    execution_sentinel::tests::HostileServerOptions so;
+    so.respond = [&](const std::string&) {
+        std::lock_guard lock(response_mutex);
+        return response;
+    };
+    execution_sentinel::tests::HostileServer server(so);
+    asio::io_context ioc;
+    Recorder rec;
+    kube::Client client(ioc.get_executor(),
+                        kube::load_kubeconfig_from_string(server.kubeconfig(), "hostile", kube::KubeconfigOptions{}),
+                        fast_options(rec));
+    const auto set_response = [&](std::vector<std::string> raw, bool abrupt) {
+        std::lock_guard lock(response_mutex);
+        response.raw = std::move(raw);
+        response.abrupt_end = abrupt;
+    };
+    // Reads the stream to its end; what it read comes back in `read` even when a read throws.
+    const auto read_all = [&](std::string& read) -> asio::awaitable<void> {
+        kube::StreamOptions o{.idle_timeout = 5s};
+        auto s = co_await client.open_stream("/api/v1/namespaces/wf/pods?watch=true", o);
+        for (;;) {
+            auto bytes = co_await s.read_some();
+            if (bytes.empty()) break;
+            read += bytes;
+        }
+        CHECK_FALSE(s.is_open());
+        CHECK((co_await s.read_some()).empty()); // a read after the end is an end again
+    };
+
+    SECTION("a chunked body whose records cut through the framing arrives whole, in order, and ends clean") {
+        std::string body, wire = chunked_header;
+        for (int i = 0; i < 400; ++i) {
+            std::string event = "{\"type\":\"MODIFIED\",\"object\":{\"n\":" + std::to_string(i) + "}}\n";
+            if (i == 200) event = std::string(150 * 1024, 'x') + "\n"; // larger than a read's buffer: in parts
+            body += event;
+            wire += chunk(event);
+        }
+        wire += "0\r\n\r\n";
+        set_response(cut(wire), false);
+        std::string read;
+        run(ioc, read_all(read));
+        CHECK(read.size() == body.size());
+        CHECK(read == body);
+    }
+    SECTION("a body without a length ends with the connection's close_notify") {
+        set_response(cut("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" +
+                         std::string(70000, 'y')),
+                     false);
+        std::string read;
+        run(ioc, read_all(read));
+        CHECK(read == std::string(70000, 'y'));
+    }
+    SECTION("a body without a length cut without a close_notify is a lost connection") {
+        set_response({"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\nyyyy"}, true);
+        std::string read;
+        auto e = expect_error([&] { run(ioc, read_all(read)); });
+        CHECK(e.code() == kube::error::connection_lost);
+        CHECK(read == "yyyy");
+    }
+    SECTION("a chunked body cut in a chunk is a lost connection, however the connection ends") {
+        for (bool abrupt : {false, true}) {
+            CAPTURE(abrupt);
+            set_response({chunked_header + chunk("first\n") + "10\r\nabc"}, abrupt);
+            std::string read;
+            auto e = expect_error([&] { run(ioc, read_all(read)); });
+            CHECK(e.code() == kube::error::connection_lost);
+            CHECK(kube::is_retryable(e.code()));
+            CHECK(read == "first\nabc");
+        }
+    }
+    SECTION("a malformed chunk size is a lost connection, with the events before it delivered") {
+        set_response({chunked_header + chunk("first\n"), "zz\r\nnot a chunk\r\n"}, false);
+        std::string read;
+        auto e = expect_error([&] { run(ioc, read_all(read)); });
+        CHECK(e.code() == kube::error::connection_lost);
+        CHECK(read == "first\n");
+    }
+    SECTION("reading a long body that is there already lets the executor's other work run in between") {
+        std::string wire = chunked_header;
+        for (int i = 0; i < 64; ++i) wire += chunk(std::string(64 * 1024, 'z'));
+        wire += "0\r\n\r\n";
+        set_response({wire}, false);
+        std::vector<std::size_t> seen; // the bytes read so far at each turn of the other coroutine
+        bool done = false;
+        std::string read;
+        run(ioc, [&]() -> asio::awaitable<void> {
+            kube::StreamOptions o{.idle_timeout = 5s};
+            auto s = co_await client.open_stream("/api/v1/namespaces/wf/pods?watch=true", o);
+            // Let the server fill the socket's buffers, so that the reader finds data at every read.
+            std::this_thread::sleep_for(300ms);
+            // Another coroutine on the same executor, taking a turn whenever the reader lets it.
+            asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+                while (!done) {
+                    seen.push_back(read.size());
+                    co_await asio::post(ioc, asio::use_awaitable);
+                }
+            }, asio::detached);
+            co_await asio::post(ioc, asio::use_awaitable);
+            for (;;) {
+                auto bytes = co_await s.read_some();
+                if (bytes.empty()) break;
+                read += bytes;
+            }
+            done = true;
+        }());
+        CHECK(read.size() == 64u * 64 * 1024);
+        // Never more than 64 KiB read (plus the last TLS record and the body bytes of one read) without a turn.
+        std::size_t longest = 0;
+        for (std::size_t i = 1; i < seen.size(); ++i) longest = std::max(longest, seen[i] - seen[i - 1]);
+        longest = std::max(longest, read.size() - (seen.empty() ? 0 : seen.back()));
+        UNSCOPED_INFO("turns " << seen.size() << ", longest stretch " << longest);
+        CHECK(longest <= 64u * 1024 + 16 * 1024 + 64 * 1024);
     }
 }
 

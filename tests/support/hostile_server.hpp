@@ -13,6 +13,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -32,6 +33,11 @@ struct HostileResponse {
     int status = 200;
     std::string content_type = "application/json";
     std::string body;
+    /// When not empty: these bytes are sent as they are instead of an answer built from the fields above (status
+    /// line, headers, framing and all), each piece in a TLS write (a record) of its own; then the connection ends,
+    /// with a TLS close_notify or, with `abrupt_end`, by closing the TCP connection without one.
+    std::vector<std::string> raw{};
+    bool abrupt_end = false;
 };
 
 /// Options of HostileServer.
@@ -148,6 +154,18 @@ private:
                 targets_.push_back(target);
             }
             HostileResponse r = options_.respond ? options_.respond(target) : HostileResponse{};
+            if (!r.raw.empty()) {
+                for (const auto& piece : r.raw) {
+                    auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(piece),
+                                                                asio::as_tuple(asio::use_awaitable));
+                    (void)wn;
+                    if (wec) co_return;
+                }
+                if (!r.abrupt_end) co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+                boost::system::error_code ignored;
+                stream.lowest_layer().close(ignored);
+                co_return;
+            }
             http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
             res.set(http::field::content_type, r.content_type);
             res.body() = std::move(r.body);

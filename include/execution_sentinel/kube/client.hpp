@@ -264,6 +264,7 @@ private:
         StreamOptions options;
         std::string resource;
         bool done = false;
+        std::size_t unyielded = 0; ///< bytes read since the reader last waited or yielded
         std::shared_ptr<detail::IdleWatchdog> watchdog; ///< the inactivity limit (destroyed before connection)
     };
     std::unique_ptr<Impl> impl_{};

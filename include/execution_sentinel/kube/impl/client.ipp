@@ -10,6 +10,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
@@ -332,15 +333,37 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<Stream> Client::open_stream(std::
 }
 
 EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_some() {
+    // The lean read loop: the HTTP framing (chunked or not) is parsed synchronously from the connection's buffer,
+    // and the TLS stream is read synchronously (non-blocking) while it has data; the coroutine waits for the
+    // socket only when it has none. One wake-up per socket readiness instead of a chain of posted completions
+    // per chunk and TLS record; after 64 KiB read without a wait, it lets the executor's other work run once.
     namespace http = boost::beast::http;
     namespace asio = boost::asio;
+    constexpr std::size_t read_size = 64 * 1024;
+    constexpr std::size_t bytes_between_yields = 64 * 1024;
+    const auto fail = [this](boost::system::error_code ec) {
+        auto resource = impl_->resource;
+        auto idle = impl_->options.idle_timeout;
+        bool idle_fired = impl_->watchdog && impl_->watchdog->fired();
+        close();
+        if (ec == boost::beast::error::timeout || idle_fired) {
+            Diagnostics d;
+            d.resource = std::move(resource);
+            d.client_message = "no data on the stream for " + std::to_string(idle.count()) +
+                               " ms (silent or half-open connection); reconnect";
+            throw Error(make_error_code(error::stream_idle), std::move(d));
+        }
+        detail::throw_transport_error(ec, std::move(resource), "reading the stream", idle);
+    };
     for (;;) {
-        if (!impl_ || impl_->done) co_return std::string_view{};
+        if (!impl_) co_return std::string_view{};
+        if (impl_->done) { // the body ended with the bytes the last read returned
+            close();
+            co_return std::string_view{};
+        }
         auto& impl = *impl_;
         auto& parser = *impl.parser;
-        parser.get().body().data = impl.buffer.data();
-        parser.get().body().size = impl.buffer.size();
-        parser.get().body().more = true;
+        auto& buffer = impl.connection->buffer;
         auto& tcp = boost::beast::get_lowest_layer(impl.connection->stream());
         if (!impl.watchdog) {
             // One inactivity timer for the whole stream, moved at most once per idle period (not per read).
@@ -348,40 +371,71 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_so
             impl.watchdog = std::make_shared<detail::IdleWatchdog>(tcp.get_executor(), tcp.socket(),
                                                                    impl.options.idle_timeout);
             impl.watchdog->start();
+            impl.watchdog->touch();
+            parser.eager(true); // every whole chunk in the buffer in one put()
+            boost::system::error_code ec;
+            tcp.socket().non_blocking(true, ec);
+            if (ec) fail(ec);
         }
-        impl.watchdog->touch();
-        auto [ec, n] = co_await http::async_read_some(impl.connection->stream(), impl.connection->buffer, parser,
-                                                      asio::as_tuple(asio::use_awaitable));
-        (void)n;
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec) {
-            auto resource = impl.resource;
-            auto idle = impl.options.idle_timeout;
-            bool idle_fired = impl.watchdog->fired();
+        // 1. The body bytes already buffered.
+        if (parser.is_done()) {
+            impl.done = true;
             close();
-            if (ec == boost::beast::error::timeout || idle_fired) {
-                Diagnostics d;
-                d.resource = std::move(resource);
-                d.client_message = "no data on the stream for " + std::to_string(idle.count()) +
-                                   " ms (silent or half-open connection); reconnect";
-                throw Error(make_error_code(error::stream_idle), std::move(d));
-            }
-            detail::throw_transport_error(ec, std::move(resource), "reading the stream", idle);
+            co_return std::string_view{};
         }
-        std::size_t got = impl.buffer.size() - parser.get().body().size;
-        if (got > 0) impl.watchdog->touch();
-        if (parser.is_done()) impl.done = true;
-        if (got == 0) {
+        if (buffer.size() > 0) {
+            parser.get().body().data = impl.buffer.data();
+            parser.get().body().size = impl.buffer.size();
+            parser.get().body().more = true;
+            boost::system::error_code ec;
+            std::size_t used = parser.put(buffer.data(), ec);
+            buffer.consume(used);
+            if (ec == http::error::need_buffer || ec == http::error::need_more) ec = {};
+            if (ec) fail(ec); // a malformed chunk: the connection cannot be trusted further
+            std::size_t got = impl.buffer.size() - parser.get().body().size;
+            if (parser.is_done()) impl.done = true;
+            if (got > 0) co_return std::string_view(impl.buffer.data(), got);
             if (impl.done) {
                 close();
                 co_return std::string_view{};
             }
+            if (used > 0) continue; // framing consumed (a chunk header, its extension); parse again
+        }
+        // 2. More bytes: what the TLS stream has now, else wait for the socket.
+        boost::system::error_code ec;
+        std::size_t n = 0;
+        if (buffer.size() >= 16 * 1024 * 1024) {
+            ec = http::error::header_limit; // a chunk header that never ends
+        } else {
+            auto space = buffer.prepare(read_size);
+            n = impl.connection->stream().read_some(space, ec);
+            buffer.commit(n);
+        }
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            impl.unyielded = 0;
+            auto [wec] = co_await tcp.socket().async_wait(asio::ip::tcp::socket::wait_read,
+                                                          asio::as_tuple(asio::use_awaitable));
+            if (wec) fail(wec);
             continue;
         }
-        co_return std::string_view(impl.buffer.data(), got);
+        if (ec == asio::error::eof) {
+            // Clean end of the connection: complete a body that ends with it; anything else is cut short.
+            boost::system::error_code eec;
+            parser.put_eof(eec);
+            if (eec) fail(eec);
+            impl.done = true;
+            close();
+            co_return std::string_view{};
+        }
+        if (ec) fail(ec);
+        impl.watchdog->touch();
+        impl.unyielded += n;
+        if (impl.unyielded >= bytes_between_yields) {
+            impl.unyielded = 0;
+            co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        }
     }
 }
-
 
 } // namespace execution_sentinel::kube
 
