@@ -419,6 +419,7 @@ private:
         publish_reports();
         refresh_view(now, force_view);
         if (checkpoint_wake_ && monitor_.revision() != saved_revision_) checkpoint_wake_->cancel();
+        if (catch_up_wake_) catch_up_wake_->cancel(); // the completion's wait looks at the feeds again
     }
 
     std::string run_key() const {
@@ -580,6 +581,7 @@ private:
     // Checkpoints: the monitor revision last saved, the saver's timer while it waits, its stop signal.
     std::uint64_t saved_revision_ = 0;
     boost::asio::steady_timer* checkpoint_wake_ = nullptr;
+    boost::asio::steady_timer* catch_up_wake_ = nullptr; ///< the completion's wait for the feeds, while it waits
     std::string resume_problem_;
     // view(): the latest snapshot, replaced on the strand, copied out under the mutex from any thread.
     ViewThrottle view_throttle_;
@@ -909,7 +911,14 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::catch_up
                 std::to_string(options_.completion_catch_up.count()) + " ms");
             co_return;
         }
-        wait.expires_after(std::chrono::milliseconds(10));
+        // Woken by the next input of any feed (feed()); a resourceVersion reached by a bookmark alone, or a
+        // feed's health changing with time, is seen within 100 ms.
+        wait.expires_at(std::min(deadline, SteadyTimer::clock_type::now() + std::chrono::milliseconds(100)));
+        catch_up_wake_ = &wait;
+        struct Unset {
+            SteadyTimer*& wake;
+            ~Unset() { wake = nullptr; }
+        } unset{catch_up_wake_};
         co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
         co_await throw_if_cancelled();
     }
