@@ -257,6 +257,7 @@ public:
 
 private:
     friend class Client;
+    boost::asio::awaitable<std::string_view> read_some_once();
     struct Impl {
         std::unique_ptr<detail::Connection> connection;
         std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser;

@@ -333,6 +333,16 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<Stream> Client::open_stream(std::
 }
 
 EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_some() {
+    try {
+        co_return co_await read_some_once();
+    } catch (const boost::system::system_error& e) {
+        // Cancellation seen at a suspension point other than the socket's wait (the yield): closed all the same.
+        if (detail::is_cancellation(e.code())) close();
+        throw;
+    }
+}
+
+EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_some_once() {
     // The lean read loop: the HTTP framing (chunked or not) is parsed synchronously from the connection's buffer,
     // and the TLS stream is read synchronously (non-blocking) while it has data; the coroutine waits for the
     // socket only when it has none. One wake-up per socket readiness instead of a chain of posted completions
