@@ -474,11 +474,7 @@ private:
     boost::asio::awaitable<void> checkpoint_loop() {
         if (!options_.checkpoints) co_return co_await wait_forever();
         SteadyTimer wake(strand_);
-        checkpoint_wake_ = &wake;
-        struct Reset {
-            SteadyTimer*& p;
-            ~Reset() { p = nullptr; }
-        } reset{checkpoint_wake_};
+        WakeSlot slot(checkpoint_wake_, wake);
         const auto spacing = std::max(options_.checkpoint_interval, std::chrono::milliseconds(1));
         for (;;) {
             if (monitor_.revision() == saved_revision_) {
@@ -581,6 +577,15 @@ private:
     // Checkpoints: the monitor revision last saved, the saver's timer while it waits, its stop signal.
     std::uint64_t saved_revision_ = 0;
     boost::asio::steady_timer* checkpoint_wake_ = nullptr;
+    /// Points a timer slot above (poll_timer_, engine_log_wake_, ...) at the timer a loop waits on while it
+    /// lives, so that a change elsewhere can wake the loop; clears it when the loop leaves.
+    struct WakeSlot {
+        boost::asio::steady_timer*& slot;
+        WakeSlot(boost::asio::steady_timer*& s, boost::asio::steady_timer& timer) : slot(s) { slot = &timer; }
+        ~WakeSlot() { slot = nullptr; }
+        WakeSlot(const WakeSlot&) = delete;
+        WakeSlot& operator=(const WakeSlot&) = delete;
+    };
     boost::asio::steady_timer* catch_up_wake_ = nullptr; ///< the completion's wait for the feeds, while it waits
     std::string resume_problem_;
     // view(): the latest snapshot, replaced on the strand, copied out under the mutex from any thread.
@@ -642,7 +647,7 @@ template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::
     co_await boost::asio::this_coro::reset_cancellation_state();
     {
         SteadyTimer wake(strand_);
-        evidence_wake_ = &wake;
+        WakeSlot slot(evidence_wake_, wake);
         const auto deadline = SteadyTimer::clock_type::now() + options_.evidence_timeout;
         while (!failure && !evidence_.empty() && SteadyTimer::clock_type::now() < deadline) {
             wake.expires_at(deadline);
@@ -653,7 +658,6 @@ template <Detector... Ds> boost::asio::awaitable<WatchSummary> Sentinel<Ds...>::
             wake.expires_after(std::chrono::milliseconds(100));
             co_await wake.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
         }
-        evidence_wake_ = nullptr;
     }
     for (auto& r : evidence_.abandon("the watch ended before the log was read")) channel_.publish(std::move(r));
     for (auto& r : held_final_) channel_.publish(std::move(r));
@@ -810,11 +814,7 @@ boost::asio::awaitable<detail::ProbeOutcome> Sentinel<Ds...>::probe_completion(k
 
 template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::poll_loop(kube::Client& client) {
     boost::asio::steady_timer timer(strand_);
-    poll_timer_ = &timer;
-    struct Reset {
-        boost::asio::steady_timer*& p;
-        ~Reset() { p = nullptr; }
-    } reset{poll_timer_};
+    WakeSlot slot(poll_timer_, timer);
     const auto interval = std::max(monitor_.settings().poll_interval, std::chrono::milliseconds(1));
     for (;;) {
         if (!engine_pod_.empty()) {
@@ -914,11 +914,7 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::catch_up
         // Woken by the next input of any feed (feed()); a resourceVersion reached by a bookmark alone, or a
         // feed's health changing with time, is seen within 100 ms.
         wait.expires_at(std::min(deadline, SteadyTimer::clock_type::now() + std::chrono::milliseconds(100)));
-        catch_up_wake_ = &wait;
-        struct Unset {
-            SteadyTimer*& wake;
-            ~Unset() { wake = nullptr; }
-        } unset{catch_up_wake_};
+        WakeSlot slot(catch_up_wake_, wait);
         co_await wait.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
         co_await throw_if_cancelled();
     }
@@ -939,11 +935,7 @@ template <Detector... Ds> boost::asio::awaitable<void> Sentinel<Ds...>::engine_l
     if (!options_.follow_engine_log) co_return co_await wait_forever();
     using Steady = SteadyTimer::clock_type;
     SteadyTimer wake(strand_);
-    engine_log_wake_ = &wake;
-    struct Reset {
-        SteadyTimer*& p;
-        ~Reset() { p = nullptr; }
-    } reset{engine_log_wake_};
+    WakeSlot slot(engine_log_wake_, wake);
     std::string done_pod; // the log of this pod ended or cannot be read: wait for another engine pod
     // The time of the last line delivered per pod followed before: an engine pod that becomes the engine again
     // is read on from there (sinceTime, and lines up to that instant dropped), not from its beginning again.

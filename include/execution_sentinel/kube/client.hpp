@@ -264,7 +264,6 @@ private:
         std::vector<char> buffer = std::vector<char>(64 * 1024);
         StreamOptions options;
         std::string resource;
-        bool done = false;
         std::size_t unyielded = 0; ///< bytes read since the reader last waited or yielded
         std::shared_ptr<detail::IdleWatchdog> watchdog; ///< the inactivity limit (destroyed before connection)
     };

@@ -367,12 +367,12 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_so
     };
     for (;;) {
         if (!impl_) co_return std::string_view{};
-        if (impl_->done) { // the body ended with the bytes the last read returned
+        auto& impl = *impl_;
+        auto& parser = *impl.parser;
+        if (parser.is_done()) { // the body ended: with the bytes the last read returned, with the connection, or empty
             close();
             co_return std::string_view{};
         }
-        auto& impl = *impl_;
-        auto& parser = *impl.parser;
         auto& buffer = impl.connection->buffer;
         auto& tcp = boost::beast::get_lowest_layer(impl.connection->stream());
         if (!impl.watchdog) {
@@ -388,11 +388,6 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_so
             if (ec) fail(ec);
         }
         // 1. The body bytes already buffered.
-        if (parser.is_done()) {
-            impl.done = true;
-            close();
-            co_return std::string_view{};
-        }
         if (buffer.size() > 0) {
             parser.get().body().data = impl.buffer.data();
             parser.get().body().size = impl.buffer.size();
@@ -403,13 +398,8 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_so
             if (ec == http::error::need_buffer || ec == http::error::need_more) ec = {};
             if (ec) fail(ec); // a malformed chunk: the connection cannot be trusted further
             std::size_t got = impl.buffer.size() - parser.get().body().size;
-            if (parser.is_done()) impl.done = true;
             if (got > 0) co_return std::string_view(impl.buffer.data(), got);
-            if (impl.done) {
-                close();
-                co_return std::string_view{};
-            }
-            if (used > 0) continue; // framing consumed (a chunk header, its extension); parse again
+            if (used > 0 || parser.is_done()) continue; // framing consumed (a chunk header), or the end
         }
         // 2. More bytes: what the TLS stream has now, else wait for the socket.
         boost::system::error_code ec;
@@ -433,9 +423,7 @@ EXECUTION_SENTINEL_DECL boost::asio::awaitable<std::string_view> Stream::read_so
             boost::system::error_code eec;
             parser.put_eof(eec);
             if (eec) fail(eec);
-            impl.done = true;
-            close();
-            co_return std::string_view{};
+            continue; // done: the end, above
         }
         if (ec) fail(ec);
         impl.watchdog->touch();
